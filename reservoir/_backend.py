@@ -1,0 +1,269 @@
+"""Array-library plumbing: the only module that knows which array libraries exist.
+
+Everything numeric in the package asks this module for the namespace of its
+inputs (NumPy, CuPy, or any library that implements the Array API standard)
+and writes its arithmetic once against that namespace. The namespace helpers
+come from ``array_api_compat`` as vendored by scikit-learn, so no extra
+runtime dependency is needed. CuPy is never imported here at module level: it
+is only touched when an array that already lives on a GPU is handed to us, or
+when the caller explicitly asks for it.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse
+from sklearn.externals import array_api_compat
+from sklearn.externals.array_api_compat import numpy as _np_compat
+
+__all__ = [
+    "RecurrentOperator",
+    "SolveFailedError",
+    "device_of",
+    "get_namespace",
+    "is_cupy",
+    "is_numpy",
+    "namespace_by_name",
+    "resolve_dtype",
+    "solve_spd",
+    "solve_symmetric_lstsq",
+    "to_namespace",
+    "to_numpy",
+]
+
+
+class SolveFailedError(ArithmeticError):
+    """Raised by :func:`solve_spd` when the Cholesky path cannot be trusted."""
+
+
+def get_namespace(*arrays):
+    """Return the Array-API namespace shared by ``arrays``.
+
+    Plain Python objects (lists, scalars, ``None``) and NumPy arrays give the
+    NumPy namespace. Arrays from two different libraries raise ``TypeError``.
+    """
+    candidates = [
+        a
+        for a in arrays
+        if a is not None
+        and not isinstance(a, (list, tuple, int, float, complex, bool, np.generic))
+        and not scipy.sparse.issparse(a)
+    ]
+    if not candidates:
+        return _np_compat
+    try:
+        return array_api_compat.array_namespace(*candidates)
+    except TypeError as exc:
+        kinds = sorted({type(a).__module__.split(".")[0] + "." + type(a).__name__ for a in candidates})
+        raise TypeError(
+            f"arrays from different array libraries cannot be mixed; received {kinds}. "
+            "Move all inputs to one library (for example with numpy.asarray or cupy.asarray)."
+        ) from exc
+
+
+def is_numpy(xp) -> bool:
+    """True when ``xp`` is NumPy (or its Array-API compatibility wrapper)."""
+    return array_api_compat.is_numpy_namespace(xp)
+
+
+def is_cupy(xp) -> bool:
+    """True when ``xp`` is CuPy (or its Array-API compatibility wrapper)."""
+    return array_api_compat.is_cupy_namespace(xp)
+
+
+def namespace_by_name(name: str):
+    """The namespace for ``"numpy"`` or ``"cupy"``, with a clear error if CuPy is missing."""
+    if name == "numpy":
+        return _np_compat
+    if name == "cupy":
+        try:
+            import cupy  # noqa: F401  (deliberately lazy: CuPy is optional)
+        except ImportError as exc:
+            raise ImportError(
+                "backend='cupy' needs CuPy; install the extra that matches your CUDA "
+                "toolkit, e.g. pip install 'reservoir-esn[cuda12]'"
+            ) from exc
+        from sklearn.externals.array_api_compat import cupy as cupy_compat
+
+        return cupy_compat
+    raise ValueError(f"backend must be 'numpy' or 'cupy', got {name!r}")
+
+
+def device_of(x):
+    """The device an array lives on (``"cpu"`` for NumPy)."""
+    return array_api_compat.device(x)
+
+
+def resolve_dtype(dtype, xp):
+    """Map a user ``dtype`` argument (string, NumPy dtype or namespace dtype) onto ``xp``.
+
+    Only real floating types are accepted: reservoirs are float32 or float64.
+    """
+    if dtype is None:
+        return xp.float64
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:
+        # A dtype object of another namespace (array_api_strict.float32 ...).
+        name = str(dtype).rsplit(".", 1)[-1]
+    if name not in ("float32", "float64"):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    return getattr(xp, name)
+
+
+def to_numpy(x) -> np.ndarray:
+    """Copy an array of any supported library to a host NumPy array."""
+    if isinstance(x, np.ndarray):
+        return x
+    module = type(x).__module__.split(".")[0]
+    if module == "cupy":
+        return x.get()
+    if module == "cupyx":
+        return x.get()
+    try:
+        return np.from_dlpack(x)
+    except (TypeError, RuntimeError, BufferError, AttributeError):
+        return np.asarray(x)
+
+
+def to_namespace(a, xp, *, dtype=None, device=None):
+    """Move a host array (NumPy or SciPy sparse) into namespace ``xp``.
+
+    Sparse matrices stay sparse on NumPy (SciPy CSR) and on CuPy
+    (``cupyx.scipy.sparse`` CSR); any other namespace has no sparse format in
+    the Array API standard, so the matrix is densified there.
+    """
+    if scipy.sparse.issparse(a):
+        csr = scipy.sparse.csr_matrix(a)
+        if dtype is not None:
+            csr = csr.astype(_numpy_dtype_of(dtype))
+        if is_numpy(xp):
+            return csr
+        if is_cupy(xp):
+            import cupyx.scipy.sparse as cusparse
+
+            return cusparse.csr_matrix(csr)
+        a = csr.toarray()
+    if is_numpy(xp):
+        out = np.asarray(a)
+        return out if dtype is None else out.astype(_numpy_dtype_of(dtype), copy=False)
+    kwargs = {} if device is None else {"device": device}
+    out = xp.asarray(np.ascontiguousarray(a), **kwargs)
+    return out if dtype is None else xp.astype(out, dtype)
+
+
+def _numpy_dtype_of(dtype):
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        return np.dtype(str(dtype).rsplit(".", 1)[-1])
+
+
+def _is_sparse(a) -> bool:
+    if scipy.sparse.issparse(a):
+        return True
+    return "cupyx.scipy.sparse" in sys.modules and type(a).__module__.startswith("cupyx.scipy.sparse")
+
+
+class RecurrentOperator:
+    """The product ``x @ W.T`` for a batch of states, with W dense or CSR.
+
+    The operator is prepared once, on the namespace and device of the data, so
+    the time loop performs one matrix product per step and nothing else:
+    no conversion, no host round trip.
+
+    Parameters
+    ----------
+    W : ndarray or scipy.sparse matrix of shape (n_units, n_units)
+        Recurrent weights, drawn on the host.
+    xp : namespace
+        Target array namespace.
+    dtype : dtype of ``xp``
+    device : device, optional
+    sparse : bool
+        Use a compressed sparse row product (NumPy and CuPy only).
+    """
+
+    def __init__(self, W, xp, *, dtype, device=None, sparse=False):
+        self.xp = xp
+        self.shape = W.shape
+        self.sparse = bool(sparse) and (is_numpy(xp) or is_cupy(xp))
+        if self.sparse:
+            self._W = to_namespace(scipy.sparse.csr_matrix(W), xp, dtype=dtype, device=device)
+        else:
+            dense = W.toarray() if scipy.sparse.issparse(W) else np.asarray(W)
+            # Store W.T contiguous so the dense step is a plain row-major GEMM.
+            self._Wt = to_namespace(np.ascontiguousarray(dense.T), xp, dtype=dtype, device=device)
+
+    def __call__(self, x):
+        """Return ``x @ W.T`` for ``x`` of shape (n_batch, n_units)."""
+        if self.sparse:
+            # (W @ x.T).T keeps the sparse matrix on the left, where SciPy and
+            # cuSPARSE have their fast CSR kernels.
+            return (self._W @ x.T).T
+        return x @ self._Wt
+
+
+def solve_spd(A, B):
+    """Solve ``A X = B`` for symmetric positive-definite ``A``.
+
+    NumPy inputs use SciPy's Cholesky-based ``solve(assume_a="pos")``, the
+    fast path for this structure; other namespaces factorise with
+    ``xp.linalg.cholesky`` to detect indefiniteness and then solve with
+    ``xp.linalg.solve``. Raises :class:`SolveFailedError` when the matrix is
+    not numerically positive definite or is ill-conditioned, so that the
+    caller can fall back to :func:`solve_symmetric_lstsq`.
+    """
+    xp = get_namespace(A, B)
+    if is_numpy(xp):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", scipy.linalg.LinAlgWarning)
+            try:
+                return scipy.linalg.solve(A, B, assume_a="pos", check_finite=False)
+            except (np.linalg.LinAlgError, scipy.linalg.LinAlgWarning, ValueError) as exc:
+                raise SolveFailedError(str(exc)) from exc
+    try:
+        L = xp.linalg.cholesky(A)
+    except Exception as exc:  # each library raises its own LinAlgError type
+        raise SolveFailedError(str(exc)) from exc
+    diag = xp.abs(xp.linalg.diagonal(L)) if hasattr(xp.linalg, "diagonal") else xp.abs(_diag(L, xp))
+    if not bool(xp.all(xp.isfinite(diag))) or float(xp.min(diag)) <= 0.0:
+        raise SolveFailedError("Cholesky factor has a non-positive or non-finite diagonal")
+    # cond(A) = cond(L)^2; the ratio of L's diagonal extremes bounds cond(L) from below.
+    eps = float(xp.finfo(A.dtype).eps)
+    if (float(xp.min(diag)) / float(xp.max(diag))) ** 2 < eps:
+        raise SolveFailedError("matrix is ill-conditioned")
+    X = xp.linalg.solve(A, B)
+    if not bool(xp.all(xp.isfinite(X))):
+        raise SolveFailedError("solve produced non-finite values")
+    return X
+
+
+def _diag(M, xp):
+    n = M.shape[0]
+    idx = xp.arange(n)
+    return xp.reshape(M, (-1,))[idx * (n + 1)]
+
+
+def solve_symmetric_lstsq(A, B):
+    """Minimum-norm least-squares solution of ``A X = B`` for symmetric ``A``.
+
+    Uses the symmetric eigendecomposition (``xp.linalg.eigh``, available in
+    every Array-API library, unlike ``lstsq``) and discards eigenvalues below
+    ``n * eps * max|eigenvalue|``: a pseudo-inverse that stays finite for
+    singular or badly scaled systems.
+    """
+    xp = get_namespace(A, B)
+    if is_numpy(xp):
+        w, V = scipy.linalg.eigh(A, check_finite=False)
+    else:
+        w, V = xp.linalg.eigh(A)
+    eps = float(xp.finfo(A.dtype).eps)
+    cutoff = A.shape[0] * eps * float(xp.max(xp.abs(w)))
+    keep = xp.abs(w) > cutoff
+    inv_w = xp.where(keep, 1.0 / xp.where(keep, w, xp.ones_like(w)), xp.zeros_like(w))
+    return V @ (inv_w[:, None] * (V.T @ B))

@@ -1,0 +1,160 @@
+"""State-update kernels of a leaky-integrator reservoir: the hot loop.
+
+For a batch of B sequences, N units, one step is
+
+    z(t) = W x(t-1) + W_in u(t) + W_fb y(t-1) + b (+ noise)
+    x(t) = (1 - a) x(t-1) + a f(z(t))
+
+Everything that does not depend on x, the "drive" W_in u(t) + W_fb y(t-1) + b
+of every time step, is computed before the loop in one matrix product per
+chunk of time steps; the loop itself does one recurrent product, one
+activation and one blend per step. States are produced chunk by chunk so that
+a consumer (the streaming ridge readout) never needs all T x N states at once.
+
+The kernels take arrays of any Array-API namespace (NumPy, CuPy,
+array-api-strict) and never leave that namespace or its device. They know
+nothing of estimators.
+"""
+
+from __future__ import annotations
+
+from ._backend import get_namespace, is_numpy
+
+__all__ = ["closed_loop", "iter_states", "leaky_step"]
+
+
+def leaky_step(x, z, leak_rate, f):
+    """One leaky-integrator update, x <- (1 - a) x + a f(z)."""
+    if leak_rate == 1.0:
+        return f(z)
+    return x + leak_rate * (f(z) - x)
+
+
+def _drive(inputs, W_in_t, bias, xp, *, teacher=None, W_fb_t=None, noise=None):
+    """W_in u(t) + b (+ W_fb y(t-1)) (+ noise) for a chunk, as one product each.
+
+    ``inputs`` is (B, c, d); ``teacher`` the fed-back outputs y(t-1) of the
+    same steps, (B, c, k).
+    """
+    B, c, d = inputs.shape
+    drive = xp.reshape(xp.reshape(inputs, (B * c, d)) @ W_in_t, (B, c, -1)) + bias
+    if teacher is not None:
+        k = teacher.shape[2]
+        drive = drive + xp.reshape(xp.reshape(teacher, (B * c, k)) @ W_fb_t, (B, c, -1))
+    if noise is not None:
+        drive = drive + noise
+    return drive
+
+
+def iter_states(inputs, operator, W_in_t, bias, *, leak_rate, activation, initial_state,
+                chunk_size=4096, teacher=None, W_fb_t=None, noise=None):
+    """Run the reservoir over a batch of sequences, yielding states chunk by chunk.
+
+    Parameters
+    ----------
+    inputs : array of shape (n_series, n_timesteps, n_features)
+        Right-padded when the series have different lengths: padding lies
+        after a series' end, so it never reaches that series' states.
+    operator : RecurrentOperator
+        Computes x @ W.T for a batch of states.
+    W_in_t : array of shape (n_features, n_units)
+        Transposed input matrix (row-major product with the inputs).
+    bias : array of shape (n_units,)
+    leak_rate : float in (0, 1]
+    activation : callable
+        f, elementwise, on the namespace of the inputs.
+    initial_state : array of shape (n_series, n_units)
+    chunk_size : int
+        Time steps per yielded chunk.
+    teacher : array of shape (n_series, n_timesteps, n_outputs), optional
+        Outputs fed back through W_fb, already shifted so that row t holds
+        y(t-1) (teacher forcing).
+    W_fb_t : array of shape (n_outputs, n_units), optional
+    noise : callable, optional
+        ``noise(t0, shape)`` returns an array of that shape added to the
+        pre-activation of steps t0 .. t0 + shape[1] - 1.
+
+    Yields
+    ------
+    t0 : int
+        Index of the chunk's first time step.
+    states : array of shape (n_series, c, n_units)
+        x(t0), ..., x(t0 + c - 1).
+    """
+    xp = get_namespace(inputs)
+    T = inputs.shape[1]
+    x = initial_state
+    f = activation
+    for t0 in range(0, T, chunk_size):
+        t1 = min(t0 + chunk_size, T)
+        chunk = inputs[:, t0:t1]
+        drive = _drive(
+            chunk, W_in_t, bias, xp,
+            teacher=None if teacher is None else teacher[:, t0:t1], W_fb_t=W_fb_t,
+            noise=None if noise is None else noise(t0, (chunk.shape[0], t1 - t0, x.shape[1])),
+        )
+        if is_numpy(xp):
+            # Preallocate and fill: one allocation per chunk instead of a list
+            # of per-step arrays and a stack.
+            states = xp.empty((x.shape[0], t1 - t0, x.shape[1]), dtype=x.dtype)
+            for i in range(t1 - t0):
+                x = leaky_step(x, operator(x) + drive[:, i], leak_rate, f)
+                states[:, i] = x
+        else:
+            steps = []
+            for i in range(t1 - t0):
+                x = leaky_step(x, operator(x) + drive[:, i], leak_rate, f)
+                steps.append(x)
+            states = xp.stack(steps, axis=1)
+        yield t0, states
+
+
+def closed_loop(operator, *, initial_state, previous_output, n_steps, leak_rate, activation,
+                readout, bias, output_to_drive, inputs=None, W_in_t=None):
+    """Run the reservoir with its own outputs fed back, for ``n_steps`` steps.
+
+    Each step t computes
+
+        u(t) = inputs[:, t]                 if ``inputs`` is given, else y(t-1)
+        z(t) = W x(t-1) + W_in u(t) + W_fb y(t-1) + b
+        x(t) = (1 - a) x(t-1) + a f(z(t))
+        y(t) = readout(x(t), u(t))
+
+    which covers autonomous forecasting (no inputs: the prediction is the
+    next input, ``output_to_drive`` = W_in^T (+ W_fb^T)) and output feedback
+    with exogenous inputs (``output_to_drive`` = W_fb^T).
+
+    Parameters
+    ----------
+    operator : RecurrentOperator
+    initial_state : array of shape (n_series, n_units)
+    previous_output : array of shape (n_series, n_outputs)
+        y(-1), the output before the first step.
+    n_steps : int
+    leak_rate : float
+    activation : callable
+    readout : callable
+        ``readout(x, u)`` returns y of shape (n_series, n_outputs).
+    bias : array of shape (n_units,)
+    output_to_drive : array of shape (n_outputs, n_units)
+    inputs : array of shape (n_series, n_steps, n_features), optional
+    W_in_t : array of shape (n_features, n_units), optional
+        Needed with ``inputs``.
+
+    Returns
+    -------
+    outputs : array of shape (n_series, n_steps, n_outputs)
+    final_state : array of shape (n_series, n_units)
+    """
+    xp = get_namespace(initial_state)
+    x = initial_state
+    y = previous_output
+    exogenous = None if inputs is None else _drive(inputs, W_in_t, bias, xp)
+    outputs = []
+    for t in range(n_steps):
+        base = bias if exogenous is None else exogenous[:, t]
+        z = operator(x) + base + y @ output_to_drive
+        x = leaky_step(x, z, leak_rate, activation)
+        y = readout(x, y if inputs is None else inputs[:, t])
+        outputs.append(y)
+    return xp.stack(outputs, axis=1), x

@@ -23,6 +23,7 @@ from sklearn.externals.array_api_compat import numpy as _np_compat
 __all__ = [
     "RecurrentOperator",
     "SolveFailedError",
+    "device_kwargs",
     "device_of",
     "get_namespace",
     "is_cupy",
@@ -46,13 +47,9 @@ def get_namespace(*arrays):
     Plain Python objects (lists, scalars, ``None``) and NumPy arrays give the
     NumPy namespace. Arrays from two different libraries raise ``TypeError``.
     """
-    candidates = [
-        a
-        for a in arrays
-        if a is not None
-        and not isinstance(a, (list, tuple, int, float, complex, bool, np.generic))
-        and not scipy.sparse.issparse(a)
-    ]
+    # Anything that is not an Array-API array (lists, scalars, pandas frames,
+    # SciPy sparse matrices) is NumPy input as far as namespaces go.
+    candidates = [a for a in arrays if array_api_compat.is_array_api_obj(a) and not scipy.sparse.issparse(a)]
     if not candidates:
         return _np_compat
     try:
@@ -96,6 +93,11 @@ def namespace_by_name(name: str):
 def device_of(x):
     """The device an array lives on (``"cpu"`` for NumPy)."""
     return array_api_compat.device(x)
+
+
+def device_kwargs(x, xp):
+    """``{"device": ...}`` for allocating beside ``x``; empty for NumPy, which has one device."""
+    return {} if is_numpy(xp) else {"device": array_api_compat.device(x)}
 
 
 def resolve_dtype(dtype, xp):

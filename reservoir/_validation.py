@@ -22,13 +22,16 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse
 
-from ._backend import get_namespace, is_numpy
+from ._backend import device_kwargs, get_namespace, is_numpy, resolve_dtype
 
 __all__ = [
     "SequenceBatch",
     "check_generator",
     "check_interval",
     "is_multi_series",
+    "validate_X",
+    "validate_X_y",
+    "validate_series",
 ]
 
 
@@ -101,54 +104,57 @@ class SequenceBatch:
     data : array of shape (n_series, max_length, n_features)
     lengths : list of int
         True length of each series. Padding lies after each series' end, so a
-        series' states never depend on the padding of another.
+        series' states never depend on padding.
     xp : namespace of ``data``
+    layout : {"single", "list", "array"}
+        How the user gave the series: one 2-D array, a list of 2-D arrays or
+        a 3-D array. Outputs are returned in the same layout.
     """
 
     data: object
     lengths: list
     xp: object
+    layout: str
 
     @property
     def n_series(self):
         return len(self.lengths)
 
-    def unstack(self, Y):
-        """Split a padded (n_series, max_length, k) array back into a list of series."""
+    def restore(self, Y):
+        """Return a padded (n_series, max_length, k) result in the user's layout."""
+        if self.layout == "single":
+            return Y[0, : self.lengths[0]]
+        if self.layout == "array":
+            return Y
         return [Y[i, :n] for i, n in enumerate(self.lengths)]
-
-    def concatenate(self, Y, start=0):
-        """Concatenate the valid rows (from ``start`` on) of each series: (sum of lengths, k)."""
-        return self.xp.concat([Y[i, start:n] for i, n in enumerate(self.lengths)], axis=0)
 
 
 def _reject_bad_dtype(name, dtype):
-    kind = np.dtype(dtype).kind if _is_numpy_dtype(dtype) else None
+    kind = np.dtype(dtype).kind
     if kind == "c":
         raise ValueError(f"Complex data not supported: {name} has dtype {dtype}")
-    if kind not in (None, "f", "i", "u", "b"):
+    if kind not in ("f", "i", "u", "b", "O"):
         raise TypeError(f"{name} must hold real numbers, got dtype {dtype}")
 
 
-def _is_numpy_dtype(dtype):
+def _np_dtype(dtype):
     try:
-        np.dtype(dtype)
-        return True
+        return np.dtype(dtype)
     except TypeError:
-        return False
+        return np.dtype(str(dtype).rsplit(".", 1)[-1])
 
 
-def check_device_array(X, *, name, ndim, dtype, xp):
+def _check_device_array(X, *, name, ndims, dtype, xp):
     """Validate an array of a non-NumPy namespace without moving it off its device."""
-    if len(X.shape) != ndim:
-        raise ValueError(
-            f"{name} must be {ndim}-D, got an array of shape {tuple(X.shape)}"
-            + (" (reshape a single feature with X.reshape(-1, 1))" if ndim == 2 and len(X.shape) == 1 else "")
-        )
+    if len(X.shape) not in ndims:
+        hint = " (reshape a single feature with X.reshape(-1, 1))" if len(X.shape) == 1 and 2 in ndims else ""
+        raise ValueError(f"{name} must be {' or '.join(f'{d}-D' for d in ndims)}, got shape {tuple(X.shape)}{hint}")
     if xp.isdtype(X.dtype, "complex floating"):
         raise ValueError(f"Complex data not supported: {name} has dtype {X.dtype}")
     if not xp.isdtype(X.dtype, ("real floating", "integral", "bool")):
         raise TypeError(f"{name} must hold real numbers, got dtype {X.dtype}")
+    if dtype is None:
+        dtype = X.dtype if xp.isdtype(X.dtype, "real floating") else xp.float64
     X = xp.astype(X, dtype)
     if X.shape[0] == 0:
         raise ValueError(f"{name} is empty: found 0 time steps, expected at least 1")
@@ -157,77 +163,188 @@ def check_device_array(X, *, name, ndim, dtype, xp):
     return X
 
 
-def check_series_list(X, *, name, dtype, n_features=None, min_length=1):
-    """Validate several series into a :class:`SequenceBatch`.
+def _set_n_features(estimator, n_features, reset):
+    if reset:
+        estimator.n_features_in_ = int(n_features)
+        if hasattr(estimator, "feature_names_in_"):
+            del estimator.feature_names_in_
+    elif n_features != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {n_features} features, but {type(estimator).__name__} is expecting "
+            f"{estimator.n_features_in_} features as input."
+        )
 
-    ``X`` is a list of 2-D arrays (lengths may differ) or a 3-D array. Every
-    series must have ``n_features`` columns (when given) and at least
-    ``min_length`` time steps.
+
+def validate_X(estimator, X, *, reset, dtype=None):
+    """Validate one 2-D block of rows; returns ``(X, xp, dtype)``.
+
+    NumPy-compatible input goes through scikit-learn's ``validate_data`` (so
+    ``n_features_in_`` and feature names behave as scikit-learn users
+    expect); arrays of other libraries are checked on their own device.
+    ``dtype=None`` keeps float32/float64 and turns anything else into float64.
     """
-    from sklearn.utils import check_array
+    from sklearn.utils.validation import validate_data
 
+    xp = get_namespace(X)
+    if is_numpy(xp):
+        if hasattr(X, "dtype") and not hasattr(X, "columns"):
+            _reject_bad_dtype("X", X.dtype)
+        X = validate_data(estimator, X, reset=reset,
+                          dtype=[np.float64, np.float32] if dtype is None else _np_dtype(dtype))
+        return X, xp, X.dtype
+    X = _check_device_array(X, name="X", ndims=(2,), dtype=dtype, xp=xp)
+    _set_n_features(estimator, X.shape[1], reset)
+    return X, xp, X.dtype
+
+
+def validate_X_y(estimator, X, y, *, reset, dtype=None, multi_output=True):
+    """Validate rows X (n, d) and aligned targets y (n,) or (n, k); returns ``(X, y, xp, dtype)``."""
+    from sklearn.utils.validation import validate_data
+
+    if y is None:
+        raise ValueError(f"{type(estimator).__name__} requires y to be passed, but the target y is None")
+    xp = get_namespace(X, y)
+    if is_numpy(xp):
+        if hasattr(X, "dtype") and not hasattr(X, "columns"):
+            _reject_bad_dtype("X", X.dtype)
+        X, y = validate_data(estimator, X, y, reset=reset, multi_output=multi_output, y_numeric=True,
+                             dtype=[np.float64, np.float32] if dtype is None else _np_dtype(dtype))
+        return X, y.astype(X.dtype, copy=False), xp, X.dtype
+    X = _check_device_array(X, name="X", ndims=(2,), dtype=dtype, xp=xp)
+    y = _check_device_array(y, name="y", ndims=(1, 2), dtype=X.dtype, xp=xp)
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(f"X and y have different numbers of time steps: {X.shape[0]} and {y.shape[0]}")
+    _set_n_features(estimator, X.shape[1], reset)
+    return X, y, xp, X.dtype
+
+
+def _as_list(X, name):
     if isinstance(X, (list, tuple)):
         items = list(X)
     else:
         items = [X[i] for i in range(X.shape[0])]
     if not items:
         raise ValueError(f"{name} is an empty list of series; expected at least one series")
-    xp = get_namespace(*[a for a in items if hasattr(a, "shape")])
-    checked = []
-    for i, seq in enumerate(items):
-        label = f"{name}[{i}]"
-        if scipy.sparse.issparse(seq):
-            raise TypeError(f"{label} is a sparse matrix; series must be dense arrays")
-        if is_numpy(xp):
-            arr = np.asarray(seq) if not hasattr(seq, "dtype") else seq
-            if hasattr(arr, "dtype"):
-                _reject_bad_dtype(label, arr.dtype)
-            if np.ndim(arr) != 2:
-                raise ValueError(
-                    f"{label} must be 2-D (n_timesteps, n_features), got shape {np.shape(arr)}"
-                )
-            arr = check_array(arr, dtype=_to_np_dtype(dtype), input_name=label,
-                              ensure_min_samples=1)
-        else:
-            arr = check_device_array(seq, name=label, ndim=2, dtype=dtype, xp=xp)
-        checked.append(arr)
-    widths = {int(a.shape[1]) for a in checked}
-    if len(widths) > 1:
-        raise ValueError(f"all series in {name} must have the same number of features, got {sorted(widths)}")
-    width = widths.pop()
-    if n_features is not None and width != n_features:
+    return items
+
+
+def _validate_one(seq, *, label, ndims, dtype, xp):
+    from sklearn.utils import check_array
+
+    if scipy.sparse.issparse(seq):
+        raise TypeError(f"{label} is a sparse matrix; series must be dense arrays")
+    if not is_numpy(xp):
+        return _check_device_array(seq, name=label, ndims=ndims, dtype=dtype, xp=xp)
+    arr = seq if hasattr(seq, "dtype") else np.asarray(seq)
+    _reject_bad_dtype(label, arr.dtype)
+    if arr.ndim not in ndims:
         raise ValueError(
-            f"{name} has {width} features, but this estimator was fitted with {n_features} features"
+            f"{label} must be {' or '.join(f'{d}-D' for d in ndims)}, got shape {arr.shape}"
         )
-    lengths = [int(a.shape[0]) for a in checked]
+    return check_array(arr, dtype=_np_dtype(dtype), input_name=label, ensure_2d=False)
+
+
+def _stack_padded(arrays, xp):
+    lengths = [int(a.shape[0]) for a in arrays]
+    T = max(lengths)
+    if all(n == T for n in lengths):
+        return xp.stack(arrays, axis=0)
+    padded = []
+    for a in arrays:
+        pad = xp.zeros((T - a.shape[0],) + tuple(a.shape[1:]), dtype=a.dtype, **device_kwargs(a, xp))
+        padded.append(xp.concat([a, pad], axis=0))
+    return xp.stack(padded, axis=0)
+
+
+def validate_series(estimator, X, y=None, *, reset, dtype, min_length=1, y_per_series=False,
+                    require_y=True):
+    """Validate one series or several into a :class:`SequenceBatch`.
+
+    Parameters
+    ----------
+    estimator : estimator
+        ``n_features_in_`` is set on it (``reset=True``) or checked against.
+    X : array-like of shape (n_timesteps, n_features), list of such, or
+        array of shape (n_series, n_timesteps, n_features)
+    y : targets in the same layout (step-aligned), or of shape (n_series,)
+        / (n_series, n_outputs) when ``y_per_series`` (one label per series).
+    dtype : dtype the data is cast to
+    min_length : int
+        Shortest series accepted (washout + 1 for training).
+
+    Returns
+    -------
+    batch : SequenceBatch
+    targets : array of shape (n_series, max_length, n_outputs), or
+        (n_series, n_outputs) when ``y_per_series``, or None
+    y_one_d : bool
+        Whether the targets had no output axis (1-D per series).
+    """
+    if require_y and y is None:
+        raise ValueError(f"{type(estimator).__name__} requires y to be passed, but the target y is None")
+    if not is_multi_series(X):
+        if y_per_series:
+            raise ValueError(
+                "per-series labels need several series: X must be a list of 2-D arrays or a "
+                f"3-D array, got an array of shape {np.shape(X) if not hasattr(X, 'shape') else tuple(X.shape)}"
+            )
+        if y is None:
+            Xv, xp, _ = validate_X(estimator, X, reset=reset, dtype=dtype)
+            Y = None
+        else:
+            Xv, Y, xp, _ = validate_X_y(estimator, X, y, reset=reset, dtype=dtype)
+        if Xv.shape[0] < min_length:
+            raise ValueError(
+                f"X has {Xv.shape[0]} time steps, fewer than the {min_length} needed "
+                f"(washout={min_length - 1} plus at least one step to train on)"
+            )
+        batch = SequenceBatch(Xv[None], [int(Xv.shape[0])], xp, "single")
+        if Y is None:
+            return batch, None, False
+        one_d = Y.ndim == 1
+        return batch, xp.reshape(Y, (1, Y.shape[0], -1)), one_d
+
+    layout = "list" if isinstance(X, (list, tuple)) else "array"
+    items = _as_list(X, "X")
+    xp = get_namespace(*[a for a in items if hasattr(a, "shape")])
+    target_dtype = resolve_dtype(dtype, xp) if dtype is not None else xp.float64
+    arrays = [_validate_one(a, label=f"X[{i}]", ndims=(2,), dtype=target_dtype, xp=xp)
+              for i, a in enumerate(items)]
+    widths = sorted({int(a.shape[1]) for a in arrays})
+    if len(widths) > 1:
+        raise ValueError(f"all series in X must have the same number of features, got {widths}")
+    _set_n_features(estimator, widths[0], reset)
+    lengths = [int(a.shape[0]) for a in arrays]
     short = [i for i, n in enumerate(lengths) if n < min_length]
     if short:
         raise ValueError(
-            f"series {short[:5]} of {name} have fewer than {min_length} time steps "
-            f"(lengths {[lengths[i] for i in short[:5]]}); each series needs at least {min_length}"
+            f"series {short[:5]} of X have {[lengths[i] for i in short[:5]]} time steps, fewer than "
+            f"the {min_length} needed (washout={min_length - 1} plus at least one step to train on)"
         )
-    T = max(lengths)
-    if all(n == T for n in lengths):
-        data = xp.stack(checked, axis=0)
-    else:
-        data = xp.zeros((len(checked), T, width), dtype=checked[0].dtype,
-                        **_device_kw(checked[0], xp))
-        if is_numpy(xp):
-            for i, a in enumerate(checked):
-                data[i, : a.shape[0]] = a
-        else:
-            data = xp.stack(
-                [xp.concat([a, xp.zeros((T - a.shape[0], width), dtype=a.dtype, **_device_kw(a, xp))], axis=0)
-                 for a in checked], axis=0)
-    return SequenceBatch(data=data, lengths=lengths, xp=xp)
-
-
-def _device_kw(a, xp):
-    return {} if is_numpy(xp) else {"device": a.device}
-
-
-def _to_np_dtype(dtype):
-    try:
-        return np.dtype(dtype)
-    except TypeError:
-        return np.dtype(str(dtype).rsplit(".", 1)[-1])
+    batch = SequenceBatch(_stack_padded(arrays, xp), lengths, xp, layout)
+    if y is None:
+        return batch, None, False
+    if y_per_series:
+        Y = _validate_one(y, label="y", ndims=(1, 2), dtype=target_dtype, xp=xp)
+        if Y.shape[0] != len(arrays):
+            raise ValueError(f"y has {Y.shape[0]} labels but X has {len(arrays)} series; expected one label per series")
+        return batch, Y if Y.ndim == 2 else xp.reshape(Y, (-1, 1)), Y.ndim == 1
+    targets = _as_list(y, "y")
+    if len(targets) != len(arrays):
+        raise ValueError(f"X has {len(arrays)} series but y has {len(targets)}; expected one target series per input series")
+    checked = [_validate_one(t, label=f"y[{i}]", ndims=(1, 2), dtype=target_dtype, xp=xp)
+               for i, t in enumerate(targets)]
+    dims = {t.ndim for t in checked}
+    if len(dims) > 1:
+        raise ValueError("target series in y mix 1-D and 2-D arrays; give them all the same shape")
+    one_d = dims.pop() == 1
+    checked = [xp.reshape(t, (t.shape[0], -1)) for t in checked]
+    for i, (a, t) in enumerate(zip(arrays, checked)):
+        if a.shape[0] != t.shape[0]:
+            raise ValueError(
+                f"X[{i}] and y[{i}] have different numbers of time steps: {a.shape[0]} and {t.shape[0]}"
+            )
+    outs = sorted({int(t.shape[1]) for t in checked})
+    if len(outs) > 1:
+        raise ValueError(f"all target series must have the same number of outputs, got {outs}")
+    return batch, _stack_padded(checked, xp), one_d

@@ -1,0 +1,229 @@
+"""Ridge readout trained from streamed sufficient statistics.
+
+The ridge solution W_out = (X^T X + alpha I)^-1 X^T Y depends on the data only
+through sums over time steps, so it can be accumulated chunk by chunk,
+sequence by sequence or worker by worker: memory is O(F^2) in the number of
+features F, never O(T F). The intercept is left unpenalised by centring;
+centred sums are merged with the pairwise update of Chan, Golub & LeVeque
+(1979), which stays accurate when the means are large compared with the
+spread (raw sums X^T X - n mu mu^T would cancel catastrophically).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import scipy.linalg
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import check_is_fitted
+
+from ._backend import (
+    SolveFailedError,
+    device_kwargs,
+    get_namespace,
+    is_numpy,
+    solve_spd,
+    solve_symmetric_lstsq,
+)
+from ._validation import check_interval, validate_X, validate_X_y
+
+__all__ = ["GramAccumulator", "RidgeReadout"]
+
+
+class GramAccumulator:
+    """Running centred second moments of features X and targets Y.
+
+    Statistics are kept in float64 whatever the data's dtype: the normal
+    equations square the condition number of X, and float32 sums of many
+    time steps lose the digits a small ridge penalty relies on. The solved
+    coefficients are cast back to the data's dtype by the caller.
+
+    Parameters
+    ----------
+    n_features, n_targets : int
+    xp : namespace
+    device : device of the data, optional
+    fit_intercept : bool
+        If False, raw (uncentred) moments are accumulated.
+    """
+
+    def __init__(self, n_features, n_targets, xp, *, device=None, fit_intercept=True):
+        # The namespace is not stored (modules do not pickle); it is read
+        # back from the statistics' arrays.
+        self.fit_intercept = fit_intercept
+        kw = {} if device is None or is_numpy(xp) else {"device": device}
+        self.n_samples = 0
+        self.mean_x = xp.zeros((n_features,), dtype=xp.float64, **kw)
+        self.mean_y = xp.zeros((n_targets,), dtype=xp.float64, **kw)
+        self.xx = xp.zeros((n_features, n_features), dtype=xp.float64, **kw)
+        self.xy = xp.zeros((n_features, n_targets), dtype=xp.float64, **kw)
+
+    def update(self, X, Y):
+        """Add rows X (n, F) with targets Y (n, k)."""
+        xp = get_namespace(self.xx)
+        n_b = int(X.shape[0])
+        if n_b == 0:
+            return self
+        X = xp.astype(X, xp.float64)
+        Y = xp.astype(Y, xp.float64)
+        if not self.fit_intercept:
+            self.xx = self.xx + X.T @ X
+            self.xy = self.xy + X.T @ Y
+            self.n_samples += n_b
+            return self
+        mx = xp.mean(X, axis=0)
+        my = xp.mean(Y, axis=0)
+        Xc = X - mx
+        xx_b = Xc.T @ Xc
+        xy_b = Xc.T @ (Y - my)
+        n_a = self.n_samples
+        n = n_a + n_b
+        dx = mx - self.mean_x
+        dy = my - self.mean_y
+        w = n_a * n_b / n
+        self.xx = self.xx + xx_b + w * (dx[:, None] * dx[None, :])
+        self.xy = self.xy + xy_b + w * (dx[:, None] * dy[None, :])
+        self.mean_x = self.mean_x + dx * (n_b / n)
+        self.mean_y = self.mean_y + dy * (n_b / n)
+        self.n_samples = n
+        return self
+
+    def solve(self, alpha):
+        """Ridge coefficients (F, k) and intercept (k,), in float64.
+
+        Cholesky first; if the system is singular or ill-conditioned (for
+        example alpha=0 with collinear features), a minimum-norm
+        least-squares solution through the symmetric eigendecomposition,
+        with a ``LinAlgWarning``.
+        """
+        xp = get_namespace(self.xx)
+        if self.n_samples == 0:
+            raise ValueError("no samples were accumulated; the readout has nothing to fit")
+        n_features = self.xx.shape[0]
+        A = self.xx + alpha * xp.eye(n_features, dtype=xp.float64, **device_kwargs(self.xx, xp))
+        try:
+            coef = solve_spd(A, self.xy)
+        except SolveFailedError as exc:
+            warnings.warn(
+                f"the ridge system (alpha={alpha}) is singular or ill-conditioned ({exc}); "
+                "using a least-squares solution instead. A larger alpha gives a stable readout.",
+                scipy.linalg.LinAlgWarning, stacklevel=3,
+            )
+            coef = solve_symmetric_lstsq(A, self.xy)
+        if self.fit_intercept:
+            intercept = self.mean_y - self.mean_x @ coef
+        else:
+            intercept = xp.zeros((self.xy.shape[1],), dtype=xp.float64, **device_kwargs(self.xy, xp))
+        return coef, intercept
+
+
+class RidgeReadout(RegressorMixin, BaseEstimator):
+    """Linear least squares with L2 penalty, trained by streaming accumulation.
+
+    Minimises ``||Y - X W - c||^2 + alpha ||W||^2`` with an unpenalised
+    intercept c. ``fit`` solves on one batch of rows; ``partial_fit`` adds
+    rows to the accumulated statistics and re-solves, so a readout can be
+    trained on data that never fits in memory at once. Works on the array
+    namespace of its input (NumPy, CuPy, any Array-API library) without
+    leaving its device.
+
+    Parameters
+    ----------
+    alpha : float, default=1e-6
+        Ridge penalty (non-negative). 0 gives ordinary least squares, with a
+        fallback to a minimum-norm solution if the system is singular.
+    fit_intercept : bool, default=True
+        Fit an unpenalised constant term.
+
+    Attributes
+    ----------
+    coef_ : array of shape (n_features,) or (n_targets, n_features)
+        Readout weights, in the input's dtype and namespace.
+    intercept_ : float or array of shape (n_targets,)
+    n_features_in_ : int
+    n_samples_seen_ : int
+        Rows accumulated so far.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from reservoir import RidgeReadout
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((200, 3))
+    >>> y = X @ np.array([1.0, -2.0, 0.5]) + 3.0
+    >>> readout = RidgeReadout(alpha=1e-8).fit(X[:100], y[:100]).partial_fit(X[100:], y[100:])
+    >>> np.round(readout.coef_, 6), round(float(readout.intercept_), 6)
+    (array([ 1. , -2. ,  0.5]), 3.0)
+    """
+
+    def __init__(self, alpha=1e-6, *, fit_intercept=True):
+        self.alpha = alpha
+        self.fit_intercept = fit_intercept
+
+    def fit(self, X, y):
+        """Fit on rows X of shape (n_samples, n_features) and y of shape (n_samples,) or (n_samples, n_targets)."""
+        for attr in ("_accumulator",):
+            if hasattr(self, attr):
+                delattr(self, attr)
+        return self._accumulate(X, y, reset=True)
+
+    def partial_fit(self, X, y):
+        """Add rows to the statistics and re-solve; the first call acts as ``fit``."""
+        return self._accumulate(X, y, reset=not hasattr(self, "_accumulator"))
+
+    def _accumulate(self, X, y, *, reset):
+        check_interval("alpha", self.alpha, low=0)
+        if not isinstance(self.fit_intercept, (bool, np.bool_)):
+            raise TypeError(f"fit_intercept must be a bool, got {self.fit_intercept!r}")
+        X, Y, xp, dtype = validate_X_y(self, X, y, reset=reset, multi_output=True)
+        one_d = Y.ndim == 1
+        if one_d:
+            Y = xp.reshape(Y, (-1, 1))
+        if reset:
+            self._y_one_d = one_d
+            self._accumulator = GramAccumulator(
+                X.shape[1], Y.shape[1], xp, **device_kwargs(X, xp),
+                fit_intercept=bool(self.fit_intercept),
+            )
+        elif Y.shape[1] != self._accumulator.xy.shape[1]:
+            raise ValueError(
+                f"y has {Y.shape[1]} targets, but earlier calls had {self._accumulator.xy.shape[1]}"
+            )
+        self._accumulator.update(X, Y)
+        return self._set_solution(self._accumulator, dtype=dtype, y_one_d=self._y_one_d)
+
+    def _set_solution(self, accumulator, *, dtype, y_one_d):
+        """Solve the accumulated statistics and set ``coef_``/``intercept_`` in ``dtype``.
+
+        Also the entry point of estimators that stream their own features
+        into a :class:`GramAccumulator`.
+        """
+        xp = get_namespace(accumulator.xx)
+        check_interval("alpha", self.alpha, low=0)
+        coef, intercept = accumulator.solve(float(self.alpha))
+        coef = xp.astype(coef.T, dtype)
+        intercept = xp.astype(intercept, dtype)
+        self._accumulator = accumulator
+        self._y_one_d = y_one_d
+        if y_one_d:
+            self.coef_ = coef[0]
+            self.intercept_ = float(intercept[0]) if is_numpy(xp) else intercept[0]
+        else:
+            self.coef_ = coef
+            self.intercept_ = intercept
+        self.n_features_in_ = int(accumulator.xx.shape[0])
+        self.n_samples_seen_ = accumulator.n_samples
+        return self
+
+    def predict(self, X):
+        """Readout output for rows X of shape (n_samples, n_features)."""
+        check_is_fitted(self)
+        X, xp, _ = validate_X(self, X, reset=False)
+        coef = self.coef_
+        return X @ (coef if coef.ndim == 1 else coef.T) + self.intercept_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags

@@ -87,10 +87,10 @@ def iter_states(inputs, operator, W_in_t, bias, *, leak_rate, activation, initia
     f = activation
     for t0 in range(0, T, chunk_size):
         t1 = min(t0 + chunk_size, T)
-        chunk = inputs[:, t0:t1]
+        chunk = inputs[:, t0:t1, :]
         drive = _drive(
             chunk, W_in_t, bias, xp,
-            teacher=None if teacher is None else teacher[:, t0:t1], W_fb_t=W_fb_t,
+            teacher=None if teacher is None else teacher[:, t0:t1, :], W_fb_t=W_fb_t,
             noise=None if noise is None else noise(t0, (chunk.shape[0], t1 - t0, x.shape[1])),
         )
         if is_numpy(xp):
@@ -98,12 +98,12 @@ def iter_states(inputs, operator, W_in_t, bias, *, leak_rate, activation, initia
             # of per-step arrays and a stack.
             states = xp.empty((x.shape[0], t1 - t0, x.shape[1]), dtype=x.dtype)
             for i in range(t1 - t0):
-                x = leaky_step(x, operator(x) + drive[:, i], leak_rate, f)
-                states[:, i] = x
+                x = leaky_step(x, operator(x) + drive[:, i, :], leak_rate, f)
+                states[:, i, :] = x
         else:
             steps = []
             for i in range(t1 - t0):
-                x = leaky_step(x, operator(x) + drive[:, i], leak_rate, f)
+                x = leaky_step(x, operator(x) + drive[:, i, :], leak_rate, f)
                 steps.append(x)
             states = xp.stack(steps, axis=1)
         yield t0, states
@@ -152,9 +152,9 @@ def closed_loop(operator, *, initial_state, previous_output, n_steps, leak_rate,
     exogenous = None if inputs is None else _drive(inputs, W_in_t, bias, xp)
     outputs = []
     for t in range(n_steps):
-        base = bias if exogenous is None else exogenous[:, t]
+        base = bias if exogenous is None else exogenous[:, t, :]
         z = operator(x) + base + y @ output_to_drive
         x = leaky_step(x, z, leak_rate, activation)
-        y = readout(x, y if inputs is None else inputs[:, t])
+        y = readout(x, y if inputs is None else inputs[:, t, :])
         outputs.append(y)
     return xp.stack(outputs, axis=1), x

@@ -123,10 +123,10 @@ class SequenceBatch:
     def restore(self, Y):
         """Return a padded (n_series, max_length, k) result in the user's layout."""
         if self.layout == "single":
-            return Y[0, : self.lengths[0]]
+            return Y[0, : self.lengths[0], ...]
         if self.layout == "array":
             return Y
-        return [Y[i, :n] for i, n in enumerate(self.lengths)]
+        return [Y[i, :n, ...] for i, n in enumerate(self.lengths)]
 
 
 def _reject_bad_dtype(name, dtype):
@@ -155,6 +155,8 @@ def _check_device_array(X, *, name, ndims, dtype, xp):
         raise TypeError(f"{name} must hold real numbers, got dtype {X.dtype}")
     if dtype is None:
         dtype = X.dtype if xp.isdtype(X.dtype, "real floating") else xp.float64
+    else:
+        dtype = resolve_dtype(dtype, xp)
     X = xp.astype(X, dtype)
     if X.shape[0] == 0:
         raise ValueError(f"{name} is empty: found 0 time steps, expected at least 1")
@@ -298,7 +300,7 @@ def validate_series(estimator, X, y=None, *, reset, dtype, min_length=1, y_per_s
                 f"X has {Xv.shape[0]} time steps, fewer than the {min_length} needed "
                 f"(washout={min_length - 1} plus at least one step to train on)"
             )
-        batch = SequenceBatch(Xv[None], [int(Xv.shape[0])], xp, "single")
+        batch = SequenceBatch(xp.expand_dims(Xv, axis=0), [int(Xv.shape[0])], xp, "single")
         if Y is None:
             return batch, None, False
         one_d = Y.ndim == 1

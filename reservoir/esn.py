@@ -119,7 +119,7 @@ def _rows_after_washout(chunk, t0, lengths, washout, xp):
         lo = max(washout, t0) - t0
         hi = min(n, t0 + c) - t0
         if hi > lo:
-            pieces.append(chunk[i, lo:hi])
+            pieces.append(chunk[i, lo:hi, :])
     if not pieces:
         return None
     return pieces[0] if len(pieces) == 1 else xp.concat(pieces, axis=0)
@@ -128,7 +128,7 @@ def _rows_after_washout(chunk, t0, lengths, washout, xp):
 def _last_rows(chunk, t0, lengths):
     """``{i: chunk row}`` for the series whose last step falls in this chunk."""
     c = chunk.shape[1]
-    return {i: chunk[i, n - 1 - t0] for i, n in enumerate(lengths) if t0 <= n - 1 < t0 + c}
+    return {i: chunk[i, n - 1 - t0, :] for i, n in enumerate(lengths) if t0 <= n - 1 < t0 + c}
 
 
 def _stack_rows(rows_by_series, n_series, xp):
@@ -414,7 +414,7 @@ class ReservoirTransformer(TransformerMixin, _BaseReservoir):
         x0 = self._initial_state(initial_state, batch.n_series, res, batch.data)
         features = ("input", "state") if self.include_input else ("state",)
         chunks = [
-            _readout_features(batch.data[:, t0:t0 + S.shape[1]], S, features, xp)
+            _readout_features(batch.data[:, t0:t0 + S.shape[1], :], S, features, xp)
             for t0, S in res.states(batch.data, x0)
         ]
         return batch.restore(chunks[0] if len(chunks) == 1 else xp.concat(chunks, axis=1))
@@ -596,7 +596,7 @@ class ESNRegressor(RegressorMixin, _ReadoutReservoir):
         teacher = None
         if self.feedback_scaling is not None:
             zeros = xp.zeros((batch.n_series, 1, n_outputs), dtype=dtype, **device_kwargs(Y, xp))
-            teacher = xp.concat([zeros, Y[:, :-1]], axis=1)
+            teacher = xp.concat([zeros, Y[:, :-1, :]], axis=1)
         accumulator = GramAccumulator(
             self._n_readout_features(features, self.n_features_in_), n_outputs, xp,
             fit_intercept="constant" in features, **device_kwargs(batch.data, xp))
@@ -605,20 +605,20 @@ class ESNRegressor(RegressorMixin, _ReadoutReservoir):
         for t0, S in res.states(batch.data, x0, teacher=teacher,
                                 noise=self._noise(xp, dtype, batch.data)):
             c = S.shape[1]
-            F = _readout_features(batch.data[:, t0:t0 + c], S, features, xp)
+            F = _readout_features(batch.data[:, t0:t0 + c, :], S, features, xp)
             rows = _rows_after_washout(F, t0, batch.lengths, self.washout, xp)
             if rows is not None:
                 accumulator.update(
-                    rows, _rows_after_washout(Y[:, t0:t0 + c], t0, batch.lengths, self.washout, xp))
+                    rows, _rows_after_washout(Y[:, t0:t0 + c, :], t0, batch.lengths, self.washout, xp))
             last.update(_last_rows(S, t0, batch.lengths))
         self._finish_fit(accumulator, features, n_outputs=n_outputs, y_one_d=y_one_d,
                          dtype=dtype, xp=xp)
         self._y_one_d = y_one_d
         self._final_state = _stack_rows(last, batch.n_series, xp)
-        self._final_input = xp.stack([batch.data[i, n - 1] for i, n in enumerate(batch.lengths)])
-        self._final_output = xp.stack([Y[i, n - 1] for i, n in enumerate(batch.lengths)])
+        self._final_input = xp.stack([batch.data[i, n - 1, :] for i, n in enumerate(batch.lengths)])
+        self._final_output = xp.stack([Y[i, n - 1, :] for i, n in enumerate(batch.lengths)])
         self._fit_layout = batch.layout
-        self.final_state_ = self._final_state[0] if batch.layout == "single" else self._final_state
+        self.final_state_ = self._final_state[0, ...] if batch.layout == "single" else self._final_state
         return self
 
     def predict(self, X, *, initial_state=None):
@@ -647,7 +647,7 @@ class ESNRegressor(RegressorMixin, _ReadoutReservoir):
             Y = self._predict_with_feedback(batch, res, x0, initial_state)
         else:
             chunks = [
-                self._apply_readout(batch.data[:, t0:t0 + S.shape[1]], S, xp)
+                self._apply_readout(batch.data[:, t0:t0 + S.shape[1], :], S, xp)
                 for t0, S in res.states(batch.data, x0)
             ]
             Y = chunks[0] if len(chunks) == 1 else xp.concat(chunks, axis=1)
@@ -680,19 +680,21 @@ class ESNRegressor(RegressorMixin, _ReadoutReservoir):
         """Closed-loop forecast of an autonomous series.
 
         Each prediction is fed back as the next input. Without ``context``,
-        the forecast continues from the end of the fitted data: its first
-        value predicts the step after the last fitted target. With
-        ``context``, the reservoir is first run over the context (teacher
-        forced, from ``initial_state`` or zeros), and the forecast continues
-        after its last row; the context must be long enough for the state to
-        forget its start (at least ``washout`` steps).
+        the forecast continues the fitted data: the last fitted target is the
+        next input, and the first forecast value predicts the step after it.
+        With ``context`` (rows of the series, oldest first), the reservoir is
+        run over the context teacher-forced, from ``initial_state`` or zeros,
+        and the first forecast value predicts the step after the context's
+        last row. The context should be long enough for the state to forget
+        its start (at least ``washout`` steps).
 
         Parameters
         ----------
         n_steps : int
             Number of future steps to predict.
         context : array-like of shape (n_timesteps, n_features), list of
-            such, or array of shape (n_series, n_timesteps, n_features), optional
+            such (lengths may differ), or array of shape
+            (n_series, n_timesteps, n_features), optional
         initial_state : None or array, optional
             State before the context's first step.
 
@@ -714,40 +716,47 @@ class ESNRegressor(RegressorMixin, _ReadoutReservoir):
                 raise ValueError("initial_state applies to a context; pass context as well")
             xp = get_namespace(self._final_state)
             res = self._prepared(xp, self._target_dtype(xp), self._final_state)
-            x, u, layout = self._final_state, self._final_input, self._fit_layout
+            x, y_prev, layout = self._final_state, self._final_output, self._fit_layout
         else:
             batch, _, _ = validate_series(self, context, None, reset=False, dtype=self.dtype,
                                           require_y=False)
             xp = batch.xp
             res = self._prepared(xp, self._target_dtype(xp), batch.data)
-            x0 = self._initial_state(initial_state, batch.n_series, res, batch.data)
-            last = {}
-            if self.feedback_scaling is not None:
-                # Teacher forcing over the context: the fed-back output of step
-                # t is the true next value, i.e. the context's row t+1.
-                zeros = xp.zeros((batch.n_series, 1, self.n_outputs_), dtype=res.dtype,
-                                 **device_kwargs(batch.data, xp))
-                teacher = xp.concat([zeros, batch.data[:, :-1]], axis=1)
-            else:
-                teacher = None
-            for t0, S in res.states(batch.data, x0, teacher=teacher):
-                last.update(_last_rows(S, t0, batch.lengths))
-            x = _stack_rows(last, batch.n_series, xp)
-            u = xp.stack([batch.data[i, n - 1] for i, n in enumerate(batch.lengths)])
+            x, y_prev = self._run_context(batch, res, initial_state)
             layout = batch.layout
-        y0 = self._apply_readout(u, x, xp)
-        steps = [y0[:, None]]
-        if n_steps > 1:
-            to_drive = res.W_in_t if res.W_fb_t is None else res.W_in_t + res.W_fb_t
-            rest, _ = closed_loop(
-                res.operator, initial_state=x, previous_output=y0, n_steps=n_steps - 1,
-                leak_rate=res.leak_rate, activation=res.activation,
-                readout=lambda s, v: self._apply_readout(v, s, xp), bias=res.bias,
-                output_to_drive=to_drive,
-            )
-            steps.append(rest)
-        out = xp.concat(steps, axis=1) if len(steps) > 1 else steps[0]
-        return out[0] if layout == "single" else out
+        to_drive = res.W_in_t if res.W_fb_t is None else res.W_in_t + res.W_fb_t
+        out, _ = closed_loop(
+            res.operator, initial_state=x, previous_output=y_prev, n_steps=n_steps,
+            leak_rate=res.leak_rate, activation=res.activation,
+            readout=lambda s, v: self._apply_readout(v, s, xp), bias=res.bias,
+            output_to_drive=to_drive,
+        )
+        out = out[0, ...] if layout == "single" else out
+        return out[..., 0] if self._y_one_d else out
+
+    def _run_context(self, batch, res, initial_state):
+        """State before each context's last row, and that row (the next input).
+
+        The last row is left to the closed loop, which feeds it in exactly as
+        it feeds its own predictions afterwards.
+        """
+        xp = res.xp
+        x0 = self._initial_state(initial_state, batch.n_series, res, batch.data)
+        teacher = None
+        if self.feedback_scaling is not None:
+            # Teacher forcing: the output fed back at step t is the true value
+            # of step t, which is the context's row t.
+            zeros = xp.zeros((batch.n_series, 1, self.n_outputs_), dtype=res.dtype,
+                             **device_kwargs(batch.data, xp))
+            teacher = xp.concat([zeros, batch.data[:, :-1, :]], axis=1)
+        before_last = [n - 1 for n in batch.lengths]
+        last = {i: x0[i, :] for i, n in enumerate(before_last) if n == 0}
+        if max(before_last) > 0:
+            for t0, S in res.states(batch.data, x0, teacher=teacher):
+                last.update(_last_rows(S, t0, before_last))
+        x = _stack_rows(last, batch.n_series, xp)
+        y_prev = xp.stack([batch.data[i, n - 1, :] for i, n in enumerate(batch.lengths)])
+        return x, y_prev
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -907,10 +916,14 @@ class ESNClassifier(ClassifierMixin, _ReadoutReservoir):
             raise ValueError("ESNClassifier requires y to be passed, but the target y is None")
         per_series = self._labels_per_series(X, y)
         codes = self._encode(y, per_series)
+        # Labels are encoded on the host; the +-1 targets go to X's namespace.
+        first = X[0] if isinstance(X, (list, tuple)) and len(X) else X
+        xp_data = get_namespace(first)
         if isinstance(codes, list):
-            targets = [self._indicator(c) for c in codes]
+            targets = [to_namespace(self._indicator(c), xp_data, **device_kwargs(first, xp_data))
+                       for c in codes]
         else:
-            targets = self._indicator(codes)
+            targets = to_namespace(self._indicator(codes), xp_data, **device_kwargs(first, xp_data))
         self._per_series = per_series
         batch, Y, _ = validate_series(self, X, targets, reset=True, dtype=self.dtype,
                                       min_length=self.washout + 1, y_per_series=per_series)
@@ -929,11 +942,11 @@ class ESNClassifier(ClassifierMixin, _ReadoutReservoir):
         else:
             for t0, S in res.states(batch.data, x0, noise=noise):
                 c = S.shape[1]
-                F = _readout_features(batch.data[:, t0:t0 + c], S, features, xp)
+                F = _readout_features(batch.data[:, t0:t0 + c, :], S, features, xp)
                 rows = _rows_after_washout(F, t0, batch.lengths, self.washout, xp)
                 if rows is not None:
                     accumulator.update(
-                        rows, _rows_after_washout(Y[:, t0:t0 + c], t0, batch.lengths, self.washout, xp))
+                        rows, _rows_after_washout(Y[:, t0:t0 + c, :], t0, batch.lengths, self.washout, xp))
         self._finish_fit(accumulator, features, n_outputs=int(Y.shape[-1]), y_one_d=False,
                          dtype=dtype, xp=xp)
         return self
@@ -945,7 +958,7 @@ class ESNClassifier(ClassifierMixin, _ReadoutReservoir):
         last = {}
         for t0, S in res.states(batch.data, x0, noise=noise):
             c = S.shape[1]
-            F = _readout_features(batch.data[:, t0:t0 + c], S, features, xp)
+            F = _readout_features(batch.data[:, t0:t0 + c, :], S, features, xp)
             if self.pooling == "last":
                 last.update(_last_rows(F, t0, batch.lengths))
                 continue
@@ -984,7 +997,7 @@ class ESNClassifier(ClassifierMixin, _ReadoutReservoir):
         res = self._prepared(xp, self._target_dtype(xp), batch.data)
         x0 = self._initial_state(initial_state, batch.n_series, res, batch.data)
         chunks = [
-            self._apply_readout(batch.data[:, t0:t0 + S.shape[1]], S, xp)
+            self._apply_readout(batch.data[:, t0:t0 + S.shape[1], :], S, xp)
             for t0, S in res.states(batch.data, x0)
         ]
         scores = batch.restore(chunks[0] if len(chunks) == 1 else xp.concat(chunks, axis=1))

@@ -207,7 +207,7 @@ class RidgeReadout(RegressorMixin, BaseEstimator):
         self._accumulator = accumulator
         self._y_one_d = y_one_d
         if y_one_d:
-            self.coef_ = coef[0]
+            self.coef_ = coef[0, :]
             self.intercept_ = float(intercept[0]) if is_numpy(xp) else intercept[0]
         else:
             self.coef_ = coef

@@ -224,7 +224,7 @@ def _as_list(X, name):
     if isinstance(X, (list, tuple)):
         items = list(X)
     else:
-        items = [X[i] for i in range(X.shape[0])]
+        items = [X[i, ...] for i in range(X.shape[0])]
     if not items:
         raise ValueError(f"{name} is an empty list of series; expected at least one series")
     return items
@@ -284,6 +284,16 @@ def validate_series(estimator, X, y=None, *, reset, dtype, min_length=1, y_per_s
     """
     if require_y and y is None:
         raise ValueError(f"{type(estimator).__name__} requires y to be passed, but the target y is None")
+    if X is None:
+        raise ValueError("X is None; expected an array of shape (n_timesteps, n_features), "
+                         "a list of such, or an array of shape (n_series, n_timesteps, n_features)")
+    if isinstance(X, (list, tuple)) and len(X) == 0:
+        raise ValueError("X is an empty list of series; expected at least one series")
+    if len(getattr(X, "shape", ())) > 3:
+        raise ValueError(
+            "X must be 2-D (n_timesteps, n_features) or 3-D (n_series, n_timesteps, n_features), "
+            f"got shape {tuple(X.shape)}"
+        )
     if not is_multi_series(X):
         if y_per_series:
             raise ValueError(

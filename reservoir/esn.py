@@ -149,7 +149,8 @@ class _BaseReservoir(BaseEstimator):
         check_interval("bias_scaling", self.bias_scaling, low=0)
         check_interval("input_density", self.input_density, low=0, high=1, low_inclusive=False)
         if self.in_degree is None:
-            check_interval("density", self.density, low=0, high=1, low_inclusive=False)
+            check_interval("density", self.density, low=0, high=1, low_inclusive=False,
+                           allow_none=True)
         else:
             check_interval("in_degree", self.in_degree, low=1, high=self.n_units, integer=True)
         for name, value, allowed in (
@@ -275,9 +276,10 @@ _RESERVOIR_PARAMS_DOC = """
     bias_scaling : float, default=0.5
         Half-width of the uniform law of the bias b. A non-zero bias breaks
         the odd symmetry of a tanh reservoir.
-    density : float in (0, 1], default=0.1
-        Fraction of non-zero entries of W (random topology). Large sparse
-        reservoirs use a CSR product.
+    density : float in (0, 1], optional
+        Fraction of non-zero entries of W (random topology); by default
+        min(1, 10 / n_units), ten connections per unit on average. Large
+        sparse reservoirs use a CSR product.
     in_degree : int, optional
         Instead of ``density``, a fixed number of incoming connections per unit.
     input_density : float in (0, 1], default=1.0
@@ -353,7 +355,7 @@ class ReservoirTransformer(TransformerMixin, _BaseReservoir):
     """
 
     def __init__(self, n_units=100, *, spectral_radius=0.9, leak_rate=1.0, input_scaling=1.0,
-                 bias_scaling=0.5, density=0.1, in_degree=None, input_density=1.0,
+                 bias_scaling=0.5, density=None, in_degree=None, input_density=1.0,
                  topology="random", distribution="normal", activation="tanh",
                  include_input=False, random_state=None, dtype="float64"):
         self.n_units = n_units
@@ -543,7 +545,7 @@ class ESNRegressor(RegressorMixin, _ReadoutReservoir):
     """
 
     def __init__(self, n_units=100, *, spectral_radius=0.9, leak_rate=1.0, input_scaling=1.0,
-                 bias_scaling=0.5, density=0.1, in_degree=None, input_density=1.0,
+                 bias_scaling=0.5, density=None, in_degree=None, input_density=1.0,
                  topology="random", distribution="normal", activation="tanh", alpha=1e-6,
                  washout=0, readout_features=("constant", "input", "state"), noise_level=0.0,
                  feedback_scaling=None, random_state=None, dtype="float64"):
@@ -812,7 +814,7 @@ class ESNClassifier(ClassifierMixin, _ReadoutReservoir):
     """
 
     def __init__(self, n_units=100, *, spectral_radius=0.9, leak_rate=1.0, input_scaling=1.0,
-                 bias_scaling=0.5, density=0.1, in_degree=None, input_density=1.0,
+                 bias_scaling=0.5, density=None, in_degree=None, input_density=1.0,
                  topology="random", distribution="normal", activation="tanh", alpha=1e-6,
                  washout=0, readout_features=("constant", "input", "state"), noise_level=0.0,
                  pooling="mean", random_state=None, dtype="float64"):

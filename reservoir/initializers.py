@@ -189,7 +189,14 @@ def _random_matrix(n_rows, n_cols, *, density, in_degree, distribution, rng):
     ).tocsr()
 
 
-def recurrent_weights(n_units, *, spectral_radius=0.9, density=0.1, in_degree=None,
+# Mean number of incoming connections per unit when no density is given: a
+# small constant fan-in (Lukosevicius 2012, "A practical guide to applying
+# echo state networks") keeps small reservoirs connected (a 10-unit matrix at
+# density 0.1 is often nilpotent) and large ones sparse and fast.
+DEFAULT_MEAN_IN_DEGREE = 10
+
+
+def recurrent_weights(n_units, *, spectral_radius=0.9, density=None, in_degree=None,
                       distribution="normal", topology="random", random_state=None):
     """Recurrent matrix W of a reservoir, with an exact spectral radius.
 
@@ -202,9 +209,10 @@ def recurrent_weights(n_units, *, spectral_radius=0.9, density=0.1, in_degree=No
         (checked by the tests). For ``topology="delay_line"`` the matrix is
         nilpotent (its spectral radius is 0) and this value is the weight r
         of every connection, which is also the matrix's 2-norm.
-    density : float in (0, 1], default=0.1
+    density : float in (0, 1], optional
         Fraction of non-zero entries for ``topology="random"``. At 1 the
-        matrix is dense.
+        matrix is dense. By default ``min(1, 10 / n_units)``: ten incoming
+        connections per unit on average.
     in_degree : int, optional
         Instead of ``density``: every unit receives exactly this many
         connections (a fixed in-degree, as in Jaeger's original reservoirs).
@@ -252,6 +260,8 @@ def recurrent_weights(n_units, *, spectral_radius=0.9, density=0.1, in_degree=No
         return Q * float(spectral_radius)
     if in_degree is not None:
         check_interval("in_degree", in_degree, low=1, high=n_units, integer=True)
+    elif density is None:
+        density = min(1.0, DEFAULT_MEAN_IN_DEGREE / n_units)
     else:
         check_interval("density", density, low=0, high=1, low_inclusive=False)
     W = _random_matrix(n_units, n_units, density=density, in_degree=in_degree,

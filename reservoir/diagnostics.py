@@ -14,7 +14,7 @@ from ._validation import check_generator, check_interval, validate_series
 from .rnn._cells import backward, forward, parameters_to_namespace
 from .rnn._estimators import _BaseRecurrentRegressor
 
-__all__ = ["gradient_norm_by_lag"]
+__all__ = ["echo_state_property", "gradient_norm_by_lag"]
 
 
 def gradient_norm_by_lag(model, X, y, *, max_lag=None, layer=-1):
@@ -108,3 +108,82 @@ def gradient_norm_by_lag(model, X, y, *, max_lag=None, layer=-1):
     norms = np.stack([per_step[b, n - 1 - np.arange(max_lag + 1)]
                       for b, n in enumerate(batch.lengths)])
     return np.arange(max_lag + 1), norms.mean(axis=0)
+
+
+def echo_state_property(estimator, X, *, n_initial_states=5, state_scale=1.0, threshold=1e-8,
+                        random_state=None):
+    """Check on data whether a fitted reservoir forgets its initial state.
+
+    A reservoir has the echo state property when its state is eventually a
+    function of the input history alone (Jaeger 2001; Yildiz, Jaeger & Kiebel
+    2012): runs from different initial states, driven by the same input,
+    converge. This runs the reservoir of ``estimator`` over ``X`` from
+    ``n_initial_states`` random initial states, uniform on
+    [-state_scale, state_scale], and measures the largest distance between
+    any run and the first one at every step. A spectral radius below 1 is
+    neither necessary nor sufficient for convergence with a given input;
+    this measures it.
+
+    Parameters
+    ----------
+    estimator : fitted ReservoirTransformer, ESNRegressor or ESNClassifier
+        Output feedback, if any, is left out: the reservoir is driven by X
+        alone.
+    X : array-like of shape (n_timesteps, n_features)
+        The driving input.
+    n_initial_states : int, default=5
+    state_scale : float, default=1.0
+    threshold : float, default=1e-8
+        Distance below which two runs count as converged.
+    random_state : int, numpy.random.Generator or None
+
+    Returns
+    -------
+    converged : bool
+        Whether the distance ends below ``threshold``.
+    forgetting_time : int or None
+        First step from which the distance stays below ``threshold``: a
+        lower bound for a sensible washout. None if it never does.
+    distance : ndarray of shape (n_timesteps,)
+        Largest Euclidean distance to the first run, step by step.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from reservoir import ReservoirTransformer
+    >>> from reservoir.diagnostics import echo_state_property
+    >>> u = np.random.default_rng(0).uniform(-1, 1, (500, 1))
+    >>> tr = ReservoirTransformer(n_units=100, spectral_radius=0.9, random_state=0).fit(u)
+    >>> converged, forgetting_time, distance = echo_state_property(tr, u, random_state=0)
+    >>> converged, forgetting_time < 500
+    (True, True)
+    """
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(estimator)
+    if not hasattr(estimator, "W_"):
+        raise TypeError(
+            f"estimator must be a fitted reservoir estimator (with W_), got {type(estimator).__name__}"
+        )
+    check_interval("n_initial_states", n_initial_states, low=2, integer=True)
+    check_interval("state_scale", state_scale, low=0, low_inclusive=False)
+    check_interval("threshold", threshold, low=0, low_inclusive=False)
+    batch, _, _ = validate_series(estimator, X, None, reset=False, dtype=estimator.dtype,
+                                  require_y=False)
+    if batch.layout != "single":
+        raise ValueError("X must be one series of shape (n_timesteps, n_features)")
+    xp = batch.xp
+    res = estimator._prepared(xp, estimator._target_dtype(xp), batch.data)
+    rng = check_generator(random_state)
+    x0 = rng.uniform(-state_scale, state_scale, (n_initial_states, res.n_units))
+    x0 = to_namespace(x0, xp, dtype=res.dtype, **device_kwargs(batch.data, xp))
+    inputs = xp.broadcast_to(batch.data, (n_initial_states,) + tuple(batch.data.shape[1:]))
+    distances = []
+    for _, S in res.states(inputs, x0):
+        gap = S - S[0:1, ...]
+        distances.append(to_numpy(xp.max(xp.sqrt(xp.sum(gap * gap, axis=2)), axis=0)))
+    distance = np.concatenate(distances)
+    above = np.nonzero(distance >= threshold)[0]
+    forgetting_time = 0 if above.size == 0 else int(above[-1]) + 1
+    converged = forgetting_time < distance.shape[0]
+    return converged, (forgetting_time if converged else None), distance

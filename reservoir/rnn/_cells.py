@@ -155,7 +155,8 @@ def initialize_parameters(spec, random_state, *, forget_bias=1.0):
 
 def parameters_to_namespace(params, xp, *, dtype, device=None):
     """Move host parameters to namespace ``xp`` (a new dict)."""
-    return {name: to_namespace(value, xp, dtype=dtype, device=device) for name, value in params.items()}
+    return {name: to_namespace(value, xp, dtype=dtype, device=device)
+            for name, value in params.items()}
 
 
 def _zeros(xp, shape, like):
@@ -283,7 +284,8 @@ def forward(spec, params, X, state=None, *, lengths=None, keep_cache=True):
         final_state.append(final)
         caches.append(cache)
     H = spec.n_units
-    Y = xp.reshape(xp.reshape(A, (B * T, H)) @ params["W_hy"].T, (B, T, spec.n_outputs)) + params["b_y"]
+    Y = xp.reshape(xp.reshape(A, (B * T, H)) @ params["W_hy"].T, (B, T, spec.n_outputs))
+    Y = Y + params["b_y"]
     return Y, final_state, (caches, A)
 
 

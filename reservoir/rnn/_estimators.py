@@ -169,7 +169,8 @@ class _BaseRecurrentRegressor(RegressorMixin, BaseEstimator):
             raise ValueError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
         if self.learning_rate not in LEARNING_RATE_SCHEDULES:
             raise ValueError(
-                f"learning_rate must be one of {LEARNING_RATE_SCHEDULES}, got {self.learning_rate!r}"
+                f"learning_rate must be one of {LEARNING_RATE_SCHEDULES}, "
+                f"got {self.learning_rate!r}"
             )
         check_interval("learning_rate_init", self.learning_rate_init, low=0, low_inclusive=False)
         check_interval("power_t", self.power_t, low=0)
@@ -186,7 +187,9 @@ class _BaseRecurrentRegressor(RegressorMixin, BaseEstimator):
         for name in ("early_stopping", "verbose"):
             value = getattr(self, name)
             if not isinstance(value, (bool, np.bool_, numbers.Integral)):
-                raise TypeError(f"{name} must be a bool, got {value!r} of type {type(value).__name__}")
+                raise TypeError(
+                    f"{name} must be a bool, got {value!r} of type {type(value).__name__}"
+                )
         resolve_dtype(self.dtype, np)
 
     def _training_config(self):

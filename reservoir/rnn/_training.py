@@ -29,7 +29,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from .._backend import device_of, get_namespace, to_namespace
-from ._cells import loss_and_gradient, forward
+from ._cells import forward, loss_and_gradient
 from ._optimizers import AdamOptimizer, SGDOptimizer, clip_gradient_norm, scheduled_learning_rate
 
 __all__ = [
@@ -236,7 +236,7 @@ def train(spec, params, X, Y, lengths, config, rng):
         ends = split_validation(lengths, washout=config.washout,
                                 validation_fraction=config.validation_fraction)
         val_mask = np.zeros((len(lengths), X.shape[1]))
-        for i, (e, n) in enumerate(zip(ends, lengths)):
+        for i, (e, n) in enumerate(zip(ends, lengths, strict=True)):
             val_mask[i, e:n] = 1.0
         val_mask = to_namespace(val_mask, xp, dtype=X.dtype, device=device_of(X))
     else:
@@ -283,7 +283,8 @@ def train(spec, params, X, Y, lengths, config, rng):
                 if score > best_score:
                     best_score, best_params = score, dict(params)
             else:
-                no_improvement = no_improvement + 1 if loss_curve[-1] > best_loss - config.tol else 0
+                stalled = loss_curve[-1] > best_loss - config.tol
+                no_improvement = no_improvement + 1 if stalled else 0
             best_loss = min(best_loss, loss_curve[-1])
             if bar is not None:
                 bar.set_postfix_str(message.split(", ", 1)[1])

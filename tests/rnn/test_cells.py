@@ -80,9 +80,10 @@ def test_initial_state_gradient_matches_finite_differences(cell):
     n = mask.sum() * spec.n_outputs
     _, dstate, _ = backward(spec, params, cache, (Y_hat - Y) * mask[:, :, None] / n)
     flat = {"state": state_to_array(spec, state)}
-    numeric = numerical_gradient(
-        lambda p: loss_and_gradient(spec, params, X, Y, mask, state_from_array(spec, p["state"]))[0],
-        flat)
+    def loss_at(p):
+        return loss_and_gradient(spec, params, X, Y, mask, state_from_array(spec, p["state"]))[0]
+
+    numeric = numerical_gradient(loss_at, flat)
     assert relative_error(state_to_array(spec, dstate), numeric["state"]) < TOLERANCE
 
 
@@ -99,7 +100,8 @@ def test_truncated_bptt_matches_finite_differences(cell, n_layers):
         sl = slice(j * k, (j + 1) * k)
         Xc, Yc, mc = X[:, sl], Y[:, sl], mask[:, sl]
         numeric = numerical_gradient(
-            lambda p, s=state: loss_and_gradient(spec, p, Xc, Yc, mc, s)[0], params)
+            lambda p, Xc=Xc, Yc=Yc, mc=mc, s=state: loss_and_gradient(spec, p, Xc, Yc, mc, s)[0],
+            params)
         errors = {name: relative_error(grads[name], numeric[name]) for name in params}
         assert max(errors.values()) < TOLERANCE, (j, errors)
         assert loss == pytest.approx(loss_and_gradient(spec, params, Xc, Yc, mc, state)[0])

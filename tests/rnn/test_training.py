@@ -249,7 +249,7 @@ def test_windows_cover_the_series_with_overlap_of_washout(ends, sequence_length,
     for s, n in enumerate(ends):
         mine = sorted((a, b) for t, a, b in windows if t == s)
         assert mine, "every series gives at least one window"
-        for (a0, b0), (a1, _) in zip(mine, mine[1:]):
+        for (_, b0), (a1, _) in zip(mine[:-1], mine[1:], strict=True):
             assert a1 == b0 - washout  # consecutive windows overlap by the washout
         # At most one stride of steps is left out at each end.
         stride = n if sequence_length is None else sequence_length - washout

@@ -58,19 +58,6 @@ def test_grid_search_with_time_series_split(sine):
     assert search.best_score_ > 0.99
 
 
-def test_echo_state_property_of_a_contracting_reservoir():
-    u = np.random.default_rng(0).uniform(-1, 1, (300, 1))
-    tr = ReservoirTransformer(n_units=100, spectral_radius=0.8, random_state=0).fit(u)
-    rng = np.random.default_rng(1)
-    a = tr.transform(u, initial_state=rng.uniform(-1, 1, 100))
-    b = tr.transform(u, initial_state=rng.uniform(-1, 1, 100))
-    gap = np.linalg.norm(a - b, axis=1)
-    assert gap[0] > 0.1
-    assert gap[-1] < 1e-8
-    # The distance shrinks steadily (up to float noise once it is tiny).
-    assert np.all(np.diff(gap[gap > 1e-12]) < 1e-12)
-
-
 def test_same_seed_same_predictions_other_seed_other_predictions(sine):
     X, y = sine[:-1], sine[1:]
     p1 = ESNRegressor(random_state=7).fit(X, y).predict(X)

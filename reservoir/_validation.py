@@ -148,7 +148,8 @@ def _check_device_array(X, *, name, ndims, dtype, xp):
     """Validate an array of a non-NumPy namespace without moving it off its device."""
     if len(X.shape) not in ndims:
         hint = " (reshape a single feature with X.reshape(-1, 1))" if len(X.shape) == 1 and 2 in ndims else ""
-        raise ValueError(f"{name} must be {' or '.join(f'{d}-D' for d in ndims)}, got shape {tuple(X.shape)}{hint}")
+        expected = " or ".join(f"{d}-D" for d in ndims)
+        raise ValueError(f"{name} must be {expected}, got shape {tuple(X.shape)}{hint}")
     if xp.isdtype(X.dtype, "complex floating"):
         raise ValueError(f"Complex data not supported: {name} has dtype {X.dtype}")
     if not xp.isdtype(X.dtype, ("real floating", "integral", "bool")):
@@ -298,7 +299,7 @@ def validate_series(estimator, X, y=None, *, reset, dtype, min_length=1, y_per_s
         if y_per_series:
             raise ValueError(
                 "per-series labels need several series: X must be a list of 2-D arrays or a "
-                f"3-D array, got an array of shape {np.shape(X) if not hasattr(X, 'shape') else tuple(X.shape)}"
+                f"3-D array, got an array of shape {tuple(np.shape(X))}"
             )
         if y is None:
             Xv, xp, _ = validate_X(estimator, X, reset=reset, dtype=dtype)
@@ -339,11 +340,16 @@ def validate_series(estimator, X, y=None, *, reset, dtype, min_length=1, y_per_s
     if y_per_series:
         Y = _validate_one(y, label="y", ndims=(1, 2), dtype=target_dtype, xp=xp)
         if Y.shape[0] != len(arrays):
-            raise ValueError(f"y has {Y.shape[0]} labels but X has {len(arrays)} series; expected one label per series")
+            raise ValueError(
+                f"y has {Y.shape[0]} labels but X has {len(arrays)} series; expected one label per series"
+            )
         return batch, Y if Y.ndim == 2 else xp.reshape(Y, (-1, 1)), Y.ndim == 1
     targets = _as_list(y, "y")
     if len(targets) != len(arrays):
-        raise ValueError(f"X has {len(arrays)} series but y has {len(targets)}; expected one target series per input series")
+        raise ValueError(
+            f"X has {len(arrays)} series but y has {len(targets)}; "
+            "expected one target series per input series"
+        )
     checked = [_validate_one(t, label=f"y[{i}]", ndims=(1, 2), dtype=target_dtype, xp=xp)
                for i, t in enumerate(targets)]
     dims = {t.ndim for t in checked}
@@ -351,7 +357,7 @@ def validate_series(estimator, X, y=None, *, reset, dtype, min_length=1, y_per_s
         raise ValueError("target series in y mix 1-D and 2-D arrays; give them all the same shape")
     one_d = dims.pop() == 1
     checked = [xp.reshape(t, (t.shape[0], -1)) for t in checked]
-    for i, (a, t) in enumerate(zip(arrays, checked)):
+    for i, (a, t) in enumerate(zip(arrays, checked, strict=True)):
         if a.shape[0] != t.shape[0]:
             raise ValueError(
                 f"X[{i}] and y[{i}] have different numbers of time steps: {a.shape[0]} and {t.shape[0]}"

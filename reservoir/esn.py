@@ -27,7 +27,6 @@ from ._backend import (
     RecurrentOperator,
     device_kwargs,
     get_namespace,
-    is_numpy,
     resolve_dtype,
     to_namespace,
 )

@@ -162,7 +162,8 @@ class RidgeReadout(RegressorMixin, BaseEstimator):
         self.fit_intercept = fit_intercept
 
     def fit(self, X, y):
-        """Fit on rows X of shape (n_samples, n_features) and y of shape (n_samples,) or (n_samples, n_targets)."""
+        """Fit on rows X of shape (n_samples, n_features) and y of shape (n_samples,)
+        or (n_samples, n_targets), discarding earlier statistics."""
         for attr in ("_accumulator",):
             if hasattr(self, attr):
                 delattr(self, attr)

@@ -80,7 +80,7 @@ def test_several_ragged_series_agree(xp, data):
     ref = ESNRegressor(n_units=40, washout=10, random_state=1).fit(series, targets)
     est = ESNRegressor(n_units=40, washout=10, random_state=1).fit(
         [xp.asarray(s) for s in series], [xp.asarray(t) for t in targets])
-    for a, b in zip(est.predict([xp.asarray(s) for s in series]), ref.predict(series)):
+    for a, b in zip(est.predict([xp.asarray(s) for s in series]), ref.predict(series), strict=True):
         close(a, b, "float64")
 
 

@@ -40,7 +40,7 @@ def test_partial_fit_in_chunks_equals_one_fit(data, splits):
     X, Y = data
     whole = RidgeReadout(alpha=1e-3).fit(X, Y)
     streamed = RidgeReadout(alpha=1e-3)
-    for Xc, Yc in zip(np.split(X, splits), np.split(Y, splits)):
+    for Xc, Yc in zip(np.split(X, splits), np.split(Y, splits), strict=True):
         streamed.partial_fit(Xc, Yc)
     assert streamed.n_samples_seen_ == 500
     np.testing.assert_allclose(streamed.coef_, whole.coef_, rtol=1e-10)
@@ -54,7 +54,7 @@ def test_streaming_is_accurate_when_means_dwarf_the_spread():
     X = 1e6 + rng.standard_normal((4000, 3))
     y = X @ np.array([1.0, -1.0, 0.5]) + 0.01 * rng.standard_normal(4000)
     acc = GramAccumulator(3, 1, np)
-    for Xc, yc in zip(np.array_split(X, 40), np.array_split(y, 40)):
+    for Xc, yc in zip(np.array_split(X, 40), np.array_split(y, 40), strict=True):
         acc.update(Xc, yc[:, None])
     coef, _ = acc.solve(0.0)
     ref = Ridge(alpha=0.0, solver="cholesky").fit(X, y)

@@ -92,7 +92,7 @@ def test_variable_lengths_have_no_padding_artefacts():
     series = [rng.standard_normal((n, 2)) for n in (30, 75, 50)]
     tr = ReservoirTransformer(n_units=40, leak_rate=0.6, random_state=0).fit(series)
     together = tr.transform(series)
-    for s, states in zip(series, together):
+    for s, states in zip(series, together, strict=True):
         assert states.shape == (s.shape[0], 40)
         np.testing.assert_allclose(states, tr.transform(s), rtol=1e-13, atol=1e-14)
 

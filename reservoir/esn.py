@@ -338,7 +338,7 @@ class ReservoirTransformer(TransformerMixin, _BaseReservoir):
     ----------
     W_ : ndarray or scipy.sparse.csr_array of shape (n_units, n_units)
         Recurrent weights (host).
-    W_in_ : ndarray or scipy.sparse.csr_array of shape (n_units, n_features_in_)
+    W_in_ : ndarray or scipy.sparse.csr_array of shape (n_units, ``n_features_in_``)
     bias_ : ndarray of shape (n_units,)
     n_features_in_ : int
     feature_names_in_ : ndarray of str, only when X had string column names
@@ -522,7 +522,7 @@ class ESNRegressor(RegressorMixin, _ReadoutReservoir):
     Attributes
     ----------
     W_, W_in_, bias_ : reservoir weights (host NumPy/SciPy arrays)
-    W_fb_ : ndarray of shape (n_units, n_outputs_), only with feedback
+    W_fb_ : ndarray of shape (n_units, ``n_outputs_``), only with feedback
     readout_ : RidgeReadout
         The fitted readout (``coef_``, ``intercept_``).
     final_state_ : array of shape (n_units,), or (n_series, n_units) for

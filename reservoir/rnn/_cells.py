@@ -215,10 +215,11 @@ def _layer_forward(cell, A, W_xh, W_hh, b_h, b_hn, state, sigmoid, tanh, xp, kee
             h = tanh(zx + zh)
         elif cell == "lstm":
             z = zx + zh
-            i = sigmoid(z[:, :H])
-            f = sigmoid(z[:, H:2 * H])
+            # One sigmoid over all four blocks costs fewer small-array calls
+            # than three; the g block is then taken through tanh instead.
+            s = sigmoid(z)
+            i, f, o = s[:, :H], s[:, H:2 * H], s[:, 3 * H:]
             g = tanh(z[:, 2 * H:3 * H])
-            o = sigmoid(z[:, 3 * H:])
             c_prev = c
             c = f * c_prev + i * g
             tc = tanh(c)
@@ -227,8 +228,8 @@ def _layer_forward(cell, A, W_xh, W_hh, b_h, b_hn, state, sigmoid, tanh, xp, kee
             if keep_cache:
                 steps.append((i, f, g, o, c_prev, tc))
         else:  # gru
-            r = sigmoid(zx[:, :H] + zh[:, :H])
-            u = sigmoid(zx[:, H:2 * H] + zh[:, H:2 * H])
+            ru = sigmoid(zx[:, :2 * H] + zh[:, :2 * H])
+            r, u = ru[:, :H], ru[:, H:]
             hn = zh[:, 2 * H:] + b_hn
             n = tanh(zx[:, 2 * H:] + r * hn)
             h_prev = h

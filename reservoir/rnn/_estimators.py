@@ -161,8 +161,13 @@ class _BaseRecurrentRegressor(RegressorMixin, BaseEstimator):
         check_interval("n_units", self.n_units, low=1, integer=True)
         check_interval("n_layers", self.n_layers, low=1, integer=True)
         check_interval("washout", self.washout, low=0, integer=True)
-        check_interval("sequence_length", self.sequence_length, low=self.washout + 1, integer=True,
+        check_interval("sequence_length", self.sequence_length, low=1, integer=True,
                        allow_none=True)
+        if self.sequence_length is not None and self.sequence_length <= self.washout:
+            raise ValueError(
+                f"sequence_length must exceed washout={self.washout}, so that every training "
+                f"window has steps to learn from; got {self.sequence_length}"
+            )
         check_interval("batch_size", self.batch_size, low=1, integer=True)
         check_interval("bptt_steps", self.bptt_steps, low=1, integer=True, allow_none=True)
         if self.solver not in SOLVERS:
@@ -467,7 +472,7 @@ class ElmanRegressor(_BaseRecurrentRegressor):
     >>> t = np.arange(400) * 0.1
     >>> X, y = np.sin(t)[:-1, None], np.sin(t)[1:]
     >>> model = ElmanRegressor(n_units=8, sequence_length=40, learning_rate_init=0.01,
-    ...                        max_iter=100, random_state=0).fit(X, y)
+    ...                        random_state=0).fit(X, y)
     >>> model.predict(X).shape
     (399,)
     >>> bool(model.score(X, y) > 0.95)
@@ -491,7 +496,7 @@ class LSTMRegressor(_BaseRecurrentRegressor):
     >>> t = np.arange(400) * 0.1
     >>> X, y = np.sin(t)[:-1, None], np.sin(t)[1:]
     >>> model = LSTMRegressor(n_units=8, sequence_length=40, learning_rate_init=0.01,
-    ...                       max_iter=100, random_state=0).fit(X, y)
+    ...                       random_state=0).fit(X, y)
     >>> model.forecast(5).shape
     (5, 1)""",
     )
@@ -513,7 +518,7 @@ class GRURegressor(_BaseRecurrentRegressor):
     >>> t = np.arange(400) * 0.1
     >>> X, y = np.sin(t)[:-1, None], np.sin(t)[1:]
     >>> model = GRURegressor(n_units=8, sequence_length=40, learning_rate_init=0.01,
-    ...                      max_iter=100, random_state=0).fit(X, y)
+    ...                      random_state=0).fit(X, y)
     >>> len(model.loss_curve_) == model.n_iter_
     True""",
     )

@@ -20,6 +20,7 @@ A non-finite loss or gradient stops training with ``FloatingPointError``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from dataclasses import dataclass
@@ -27,8 +28,9 @@ from typing import NamedTuple
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_limits
 
-from .._backend import device_of, get_namespace, to_namespace
+from .._backend import device_of, get_namespace, is_numpy, to_namespace
 from ._cells import forward, loss_and_gradient
 from ._optimizers import AdamOptimizer, SGDOptimizer, clip_gradient_norm, scheduled_learning_rate
 
@@ -191,6 +193,20 @@ def validation_score(spec, params, X, Y, mask):
     return sum(scores) / len(scores)
 
 
+# Below this many multiply-adds per recurrent product, BLAS threads cost more
+# in synchronisation than they save: measured on 2 cores, an LSTM of 32 units
+# trains 2.7x faster single-threaded, one of 128 units 5x faster.
+_SINGLE_THREAD_MAX_MACS = 1 << 21
+
+
+def _blas_threads(spec, batch_size, xp):
+    """Context limiting NumPy's BLAS to one thread when the per-step products are small."""
+    macs = batch_size * spec.n_units * spec.n_gates * spec.n_units
+    if is_numpy(xp) and macs <= _SINGLE_THREAD_MAX_MACS:
+        return threadpool_limits(limits=1, user_api="blas")
+    return contextlib.nullcontext()
+
+
 def _epochs(config):
     if not config.verbose:
         return range(config.max_iter), None
@@ -253,7 +269,7 @@ def train(spec, params, X, Y, lengths, config, rng):
     epochs, bar = _epochs(config)
     # Overflow is detected below, from the loss and the gradient norm, and
     # reported as divergence; NumPy's own warnings would only precede it.
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"), _blas_threads(spec, config.batch_size, xp):
         for epoch in epochs:
             lr = scheduled_learning_rate(config.learning_rate, config.learning_rate_init, epoch,
                                          max_iter=config.max_iter, power_t=config.power_t)

@@ -98,7 +98,8 @@ _PARAMS_DOC = """
 
 _ATTRIBUTES_DOC = """
     params_ : dict of str to ndarray
-        Learned weights (host NumPy arrays of ``dtype``): for each layer l,
+        Learned weights (host NumPy arrays of ``dtype``; n_gates is 1 for
+        Elman, 4 for the LSTM, 3 for the GRU): for each layer l,
         ``W_xh_l`` (n_gates * n_units, n_inputs), ``W_hh_l``
         (n_gates * n_units, n_units), ``b_h_l`` (n_gates * n_units,){extra}
         and the readout ``W_hy`` (n_outputs_, n_units), ``b_y`` (n_outputs_,).
@@ -113,7 +114,7 @@ _ATTRIBUTES_DOC = """
     best_validation_score_ : float or None
         Best validation R^2, with ``early_stopping``.
     final_state_ : array of shape (state_size,), or (n_series, state_size)
-        State after the last fitted step; for each layer, h{state_extra}.
+        State after the last fitted step, layer by layer: h{state_extra}.
     n_features_in_ : int
     n_outputs_ : int
     feature_names_in_ : ndarray of str, only when X had string column names
@@ -465,7 +466,7 @@ class ElmanRegressor(_BaseRecurrentRegressor):
     __doc__ = _class_doc(
         "Elman recurrent network (simple RNN) trained by backpropagation through time.",
         "h(t) = tanh(W_hh h(t-1) + W_xh x(t) + b_h),   y(t) = W_hy h(t) + b_y.",
-        "", "",
+        "", " (state_size = n_units * n_layers)",
         """
     >>> import numpy as np
     >>> from reservoir.rnn import ElmanRegressor
@@ -489,7 +490,7 @@ class LSTMRegressor(_BaseRecurrentRegressor):
 
     The gates are stacked in the order i, f, g, o; the forget-gate bias starts
     at 1 so that the cell remembers from the first epoch (Gers et al. 2000).""",
-        "", " then c: 2 * n_units * n_layers values",
+        "", " then c (state_size = 2 * n_units * n_layers)",
         """
     >>> import numpy as np
     >>> from reservoir.rnn import LSTMRegressor
@@ -511,7 +512,7 @@ class GRURegressor(_BaseRecurrentRegressor):
 
     where x_* and h_* are the gate blocks of W_xh x(t) + b_h and W_hh h(t-1)
     (the reset gate applied after the recurrent product, as in cuDNN).""",
-        ", ``b_hn_l`` (n_units,)", "",
+        ", ``b_hn_l`` (n_units,)", " (state_size = n_units * n_layers)",
         """
     >>> import numpy as np
     >>> from reservoir.rnn import GRURegressor

@@ -110,28 +110,61 @@ class _PreparedReservoir:
         )
 
 
-def _rows_after_washout(chunk, t0, lengths, washout, xp):
-    """Valid rows of a (B, c, F) chunk: steps washout <= t < length of each series."""
-    c = chunk.shape[1]
-    pieces = []
-    for i, n in enumerate(lengths):
-        lo = max(washout, t0) - t0
-        hi = min(n, t0 + c) - t0
-        if hi > lo:
-            pieces.append(chunk[i, lo:hi, :])
-    if not pieces:
-        return None
-    return pieces[0] if len(pieces) == 1 else xp.concat(pieces, axis=0)
+def _take_rows(blocks, flat_index, xp):
+    """Rows ``flat_index`` (host ints) of a (B, c, F) array flattened to (B * c, F).
+
+    One gather per chunk, whatever the number of series: index arithmetic
+    stays on the host, the data on its device.
+    """
+    B, c, F = blocks.shape
+    flat = xp.reshape(blocks, (B * c, F))
+    if flat_index.size == B * c:
+        return flat
+    return xp.take(flat, to_namespace(flat_index, xp, **device_kwargs(blocks, xp)), axis=0)
 
 
-def _last_rows(chunk, t0, lengths):
-    """``{i: chunk row}`` for the series whose last step falls in this chunk."""
-    c = chunk.shape[1]
-    return {i: chunk[i, n - 1 - t0, :] for i, n in enumerate(lengths) if t0 <= n - 1 < t0 + c}
+def _training_rows(t0, c, lengths, washout):
+    """Flat indices of the steps of a chunk that train the readout, or None.
+
+    Step t of series i counts when washout <= t < length_i: the padding after
+    a short series and the washout never reach the readout.
+    """
+    t = np.arange(t0, t0 + c)
+    valid = (t >= washout) & (t < np.asarray(lengths)[:, None])
+    return np.flatnonzero(valid) if valid.any() else None
 
 
-def _stack_rows(rows_by_series, n_series, xp):
-    return xp.stack([rows_by_series[i] for i in range(n_series)], axis=0)
+def _rows_at(data, steps, xp):
+    """``data[i, steps[i], :]`` for every series i, as (n_series, F)."""
+    steps = np.asarray(steps)
+    return _take_rows(data, np.arange(steps.size) * data.shape[1] + steps, xp)
+
+
+class _StepCollector:
+    """Collects each series' row at one given step from a stream of chunks.
+
+    Used for the state at each series' last step (its final state), which
+    falls in a different chunk for series of different lengths.
+    """
+
+    def __init__(self, steps):
+        self.steps = np.asarray(steps)
+        self.series = []
+        self.rows = []
+
+    def update(self, chunk, t0, xp):
+        c = chunk.shape[1]
+        which = np.flatnonzero((self.steps >= t0) & (self.steps < t0 + c))
+        if which.size:
+            self.series.append(which)
+            self.rows.append(_take_rows(chunk, which * c + (self.steps[which] - t0), xp))
+
+    def result(self, xp):
+        rows = self.rows[0] if len(self.rows) == 1 else xp.concat(self.rows, axis=0)
+        order = np.concatenate(self.series)
+        if np.array_equal(order, np.arange(order.size)):
+            return rows
+        return _take_rows(xp.expand_dims(rows, axis=1), np.argsort(order), xp)
 
 
 # --------------------------------------------------------------------------
@@ -480,6 +513,15 @@ class _ReadoutReservoir(_BaseReservoir):
         self._readout_features_ = features
         self.n_outputs_ = n_outputs
 
+    def _accumulate_steps(self, accumulator, batch, S, Y, t0, features):
+        """Add one chunk's training steps (after the washout, before each end) to the readout."""
+        xp = batch.xp
+        c = S.shape[1]
+        index = _training_rows(t0, c, batch.lengths, self.washout)
+        if index is not None:
+            F = _readout_features(batch.data[:, t0:t0 + c, :], S, features, xp)
+            accumulator.update(_take_rows(F, index, xp), _take_rows(Y[:, t0:t0 + c, :], index, xp))
+
     def _readout_matrix(self, xp):
         """Readout coefficients as (F, k) and intercept (k,) in namespace ``xp``."""
         coef = self.readout_.coef_
@@ -602,22 +644,18 @@ class ESNRegressor(RegressorMixin, _ReadoutReservoir):
             self._n_readout_features(features, self.n_features_in_), n_outputs, xp,
             fit_intercept="constant" in features, **device_kwargs(batch.data, xp))
         x0 = xp.zeros((batch.n_series, res.n_units), dtype=dtype, **device_kwargs(batch.data, xp))
-        last = {}
+        last_steps = np.asarray(batch.lengths) - 1
+        final = _StepCollector(last_steps)
         for t0, S in res.states(batch.data, x0, teacher=teacher,
                                 noise=self._noise(xp, dtype, batch.data)):
-            c = S.shape[1]
-            F = _readout_features(batch.data[:, t0:t0 + c, :], S, features, xp)
-            rows = _rows_after_washout(F, t0, batch.lengths, self.washout, xp)
-            if rows is not None:
-                accumulator.update(
-                    rows, _rows_after_washout(Y[:, t0:t0 + c, :], t0, batch.lengths, self.washout, xp))
-            last.update(_last_rows(S, t0, batch.lengths))
+            self._accumulate_steps(accumulator, batch, S, Y, t0, features)
+            final.update(S, t0, xp)
         self._finish_fit(accumulator, features, n_outputs=n_outputs, y_one_d=y_one_d,
                          dtype=dtype, xp=xp)
         self._y_one_d = y_one_d
-        self._final_state = _stack_rows(last, batch.n_series, xp)
-        self._final_input = xp.stack([batch.data[i, n - 1, :] for i, n in enumerate(batch.lengths)])
-        self._final_output = xp.stack([Y[i, n - 1, :] for i, n in enumerate(batch.lengths)])
+        self._final_state = final.result(xp)
+        self._final_input = _rows_at(batch.data, last_steps, xp)
+        self._final_output = _rows_at(Y, last_steps, xp)
         self._fit_layout = batch.layout
         self.final_state_ = self._final_state[0, ...] if batch.layout == "single" else self._final_state
         return self
@@ -750,14 +788,14 @@ class ESNRegressor(RegressorMixin, _ReadoutReservoir):
             zeros = xp.zeros((batch.n_series, 1, self.n_outputs_), dtype=res.dtype,
                              **device_kwargs(batch.data, xp))
             teacher = xp.concat([zeros, batch.data[:, :-1, :]], axis=1)
-        before_last = [n - 1 for n in batch.lengths]
-        last = {i: x0[i, :] for i, n in enumerate(before_last) if n == 0}
-        if max(before_last) > 0:
+        last_steps = np.asarray(batch.lengths) - 1
+        # The state after step n - 2, or the initial state for a one-row context.
+        before = _StepCollector(last_steps - 1)
+        before.update(xp.expand_dims(x0, axis=1), -1, xp)
+        if last_steps.max() > 0:
             for t0, S in res.states(batch.data, x0, teacher=teacher):
-                last.update(_last_rows(S, t0, before_last))
-        x = _stack_rows(last, batch.n_series, xp)
-        y_prev = xp.stack([batch.data[i, n - 1, :] for i, n in enumerate(batch.lengths)])
-        return x, y_prev
+                before.update(S, t0, xp)
+        return before.result(xp), _rows_at(batch.data, last_steps, xp)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -942,12 +980,7 @@ class ESNClassifier(ClassifierMixin, _ReadoutReservoir):
             accumulator.update(self._pooled_features(batch, res, x0, features, noise=noise), Y)
         else:
             for t0, S in res.states(batch.data, x0, noise=noise):
-                c = S.shape[1]
-                F = _readout_features(batch.data[:, t0:t0 + c, :], S, features, xp)
-                rows = _rows_after_washout(F, t0, batch.lengths, self.washout, xp)
-                if rows is not None:
-                    accumulator.update(
-                        rows, _rows_after_washout(Y[:, t0:t0 + c, :], t0, batch.lengths, self.washout, xp))
+                self._accumulate_steps(accumulator, batch, S, Y, t0, features)
         self._finish_fit(accumulator, features, n_outputs=int(Y.shape[-1]), y_one_d=False,
                          dtype=dtype, xp=xp)
         return self
@@ -956,21 +989,21 @@ class ESNClassifier(ClassifierMixin, _ReadoutReservoir):
         """(n_series, F) pooled readout features of each series after the washout."""
         xp = res.xp
         sums = None
-        last = {}
+        last = _StepCollector(np.asarray(batch.lengths) - 1)
         for t0, S in res.states(batch.data, x0, noise=noise):
             c = S.shape[1]
             F = _readout_features(batch.data[:, t0:t0 + c, :], S, features, xp)
             if self.pooling == "last":
-                last.update(_last_rows(F, t0, batch.lengths))
+                last.update(F, t0, xp)
                 continue
-            # Mask of the steps that count for each series in this chunk.
+            # Weights 1 for the steps that count for each series in this chunk.
             t = np.arange(t0, t0 + c)
-            mask = np.stack([(t >= self.washout) & (t < n) for n in batch.lengths]).astype(float)
+            mask = ((t >= self.washout) & (t < np.asarray(batch.lengths)[:, None])).astype(float)
             mask = to_namespace(mask, xp, dtype=res.dtype, **device_kwargs(F, xp))
             part = xp.sum(F * mask[:, :, None], axis=1)
             sums = part if sums is None else sums + part
         if self.pooling == "last":
-            return _stack_rows(last, batch.n_series, xp)
+            return last.result(xp)
         counts = np.asarray([n - self.washout for n in batch.lengths], dtype=float)
         return sums / to_namespace(counts, xp, dtype=res.dtype, **device_kwargs(sums, xp))[:, None]
 

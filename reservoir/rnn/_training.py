@@ -269,7 +269,9 @@ def train(spec, params, X, Y, lengths, config, rng):
     epochs, bar = _epochs(config)
     # Overflow is detected below, from the loss and the gradient norm, and
     # reported as divergence; NumPy's own warnings would only precede it.
-    with np.errstate(over="ignore", invalid="ignore"), _blas_threads(spec, config.batch_size, xp):
+    closing = contextlib.nullcontext() if bar is None else contextlib.closing(bar)
+    with np.errstate(over="ignore", invalid="ignore"), _blas_threads(spec, config.batch_size, xp), \
+            closing:
         for epoch in epochs:
             lr = scheduled_learning_rate(config.learning_rate, config.learning_rate_init, epoch,
                                          max_iter=config.max_iter, power_t=config.power_t)
@@ -313,8 +315,6 @@ def train(spec, params, X, Y, lengths, config, rng):
                     print(f"{what} did not improve more than tol={config.tol} for "
                           f"{config.n_iter_no_change} consecutive epochs. Stopping.")
                 break
-    if bar is not None:
-        bar.close()
     if not converged:
         warnings.warn(
             f"{config.name}: maximum iterations ({config.max_iter}) reached and the "

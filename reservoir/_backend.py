@@ -11,6 +11,7 @@ when the caller explicitly asks for it.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import warnings
 
@@ -28,6 +29,7 @@ __all__ = [
     "get_namespace",
     "is_cupy",
     "is_numpy",
+    "limit_blas_threads",
     "namespace_by_name",
     "resolve_dtype",
     "solve_spd",
@@ -169,6 +171,20 @@ def _is_sparse(a) -> bool:
     if scipy.sparse.issparse(a):
         return True
     return "cupyx.scipy.sparse" in sys.modules and type(a).__module__.startswith("cupyx.scipy.sparse")
+
+
+def limit_blas_threads(xp, small):
+    """Context running NumPy's BLAS on one thread when ``small`` is true.
+
+    Time loops make one small product per step; below a size that each
+    caller measures, waking BLAS threads for every product costs more than
+    the threads save. Other namespaces (and large products) are left alone.
+    """
+    if small and is_numpy(xp):
+        from threadpoolctl import threadpool_limits  # a scikit-learn dependency
+
+        return threadpool_limits(limits=1, user_api="blas")
+    return contextlib.nullcontext()
 
 
 class RecurrentOperator:

@@ -274,7 +274,8 @@ class _BaseReservoir(BaseEstimator):
     def __getstate__(self):
         # The device copies hold a namespace module, which does not pickle;
         # they are rebuilt from the host weights on unpickling.
-        state = super().__getstate__()
+        # A copy: BaseEstimator may hand back the live __dict__.
+        state = dict(super().__getstate__())
         state.pop("_reservoir", None)
         return state
 

@@ -28,9 +28,8 @@ from typing import NamedTuple
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
-from threadpoolctl import threadpool_limits
 
-from .._backend import device_of, get_namespace, is_numpy, to_namespace
+from .._backend import device_of, get_namespace, limit_blas_threads, to_namespace
 from ._cells import forward, loss_and_gradient
 from ._optimizers import AdamOptimizer, SGDOptimizer, clip_gradient_norm, scheduled_learning_rate
 
@@ -202,9 +201,7 @@ _SINGLE_THREAD_MAX_MACS = 1 << 21
 def _blas_threads(spec, batch_size, xp):
     """Context limiting NumPy's BLAS to one thread when the per-step products are small."""
     macs = batch_size * spec.n_units * spec.n_gates * spec.n_units
-    if is_numpy(xp) and macs <= _SINGLE_THREAD_MAX_MACS:
-        return threadpool_limits(limits=1, user_api="blas")
-    return contextlib.nullcontext()
+    return limit_blas_threads(xp, macs <= _SINGLE_THREAD_MAX_MACS)
 
 
 def _epochs(config):

@@ -1,8 +1,17 @@
 """scikit-learn's own estimator checks on every public estimator."""
 
+import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from reservoir import ESNClassifier, ESNRegressor, ReservoirTransformer, RidgeReadout
+from reservoir import (
+    ElmanRegressor,
+    ESNClassifier,
+    ESNRegressor,
+    GRURegressor,
+    LSTMRegressor,
+    ReservoirTransformer,
+    RidgeReadout,
+)
 
 # Rows of X are consecutive time steps of one series, not i.i.d. samples:
 # every state depends on all earlier rows, so predicting on a reordered or a
@@ -17,10 +26,18 @@ EXPECTED_FAILURES = {
     "check_methods_subset_invariance": TIME_ORDER_REASON,
 }
 
+# Gradient-trained networks: small and quick, yet trained enough for
+# check_regressors_train (R^2 > 0.5).
+RNN_PARAMS = dict(n_units=8, sequence_length=10, batch_size=8, learning_rate_init=0.01,
+                  max_iter=20, random_state=0)
+
 ESTIMATORS = [
     ReservoirTransformer(n_units=20, random_state=0),
     ESNRegressor(n_units=20, random_state=0),
     ESNClassifier(n_units=20, random_state=0),
+    ElmanRegressor(**RNN_PARAMS),
+    LSTMRegressor(**RNN_PARAMS),
+    GRURegressor(**RNN_PARAMS),
 ]
 
 
@@ -28,6 +45,7 @@ def _expected_failed_checks(estimator):
     return {} if isinstance(estimator, RidgeReadout) else EXPECTED_FAILURES
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @parametrize_with_checks(
     [*ESTIMATORS, RidgeReadout()], expected_failed_checks=_expected_failed_checks
 )

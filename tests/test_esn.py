@@ -83,6 +83,7 @@ def test_round_trips_give_identical_predictions(sine, tmp_path, roundtrip):
         assert other.get_params() == esn.get_params()
     elif roundtrip == "pickle":
         other = pickle.loads(pickle.dumps(esn))
+        assert "_reservoir" in vars(esn)  # pickling leaves the original intact
     else:
         joblib.dump(esn, tmp_path / "esn.joblib")
         other = joblib.load(tmp_path / "esn.joblib")

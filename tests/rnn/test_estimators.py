@@ -12,34 +12,15 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, TimeSeriesSplit
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from reservoir.rnn import ElmanRegressor, GRURegressor, LSTMRegressor
 
 ESTIMATORS = [ElmanRegressor, LSTMRegressor, GRURegressor]
 
-# Rows of X are consecutive time steps of one series: every state depends on
-# all earlier rows. These two checks assume i.i.d. rows and are the only
-# expected failures.
-TIME_ORDER_REASON = (
-    "rows of X are time steps of one series, not i.i.d. samples: reordering or "
-    "subsetting them changes every later state"
-)
-EXPECTED_FAILURES = {
-    "check_methods_sample_order_invariance": TIME_ORDER_REASON,
-    "check_methods_subset_invariance": TIME_ORDER_REASON,
-}
-
-# Small and quick, yet trained enough for check_regressors_train (R^2 > 0.5).
+# Small and quick settings for the tests below; scikit-learn's own checks of
+# these estimators run in tests/test_common.py with the other estimators.
 CHECK_PARAMS = dict(n_units=8, sequence_length=10, batch_size=8, learning_rate_init=0.01,
                     max_iter=20, random_state=0)
-
-
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@parametrize_with_checks([cls(**CHECK_PARAMS) for cls in ESTIMATORS],
-                         expected_failed_checks=lambda est: EXPECTED_FAILURES)
-def test_sklearn_compatible_estimator(estimator, check):
-    check(estimator)
 
 
 @pytest.fixture(scope="module")

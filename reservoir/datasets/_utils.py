@@ -61,7 +61,7 @@ def to_forecasting(series, horizon=1):
     check_interval("horizon", horizon, low=1, integer=True)
     if horizon >= n:
         raise ValueError(f"horizon must be less than the series length {n}, got {horizon}")
-    return series[:-horizon], series[horizon:]
+    return series[:-horizon, ...], series[horizon:, ...]
 
 
 def _count(name, size, n):
@@ -119,7 +119,7 @@ def split_series(*series, train_size, test_size=None):
         )
     out = []
     for s in series:
-        out += [s[:n_train], s[n_train:n_train + n_test]]
+        out += [s[:n_train, ...], s[n_train:n_train + n_test, ...]]
     return out
 
 
@@ -183,6 +183,6 @@ def forecast_windows(series, *, n_windows, horizon, warmup=0, stride=None, start
             f"steps from start={start} need {needed} time steps, but the series has {n}"
         )
     begins = [start + w * stride for w in range(n_windows)]
-    contexts = xp.stack([series[b:b + warmup] for b in begins], axis=0)
-    targets = xp.stack([series[b + warmup:b + warmup + horizon] for b in begins], axis=0)
+    contexts = xp.stack([series[b:b + warmup, ...] for b in begins], axis=0)
+    targets = xp.stack([series[b + warmup:b + warmup + horizon, ...] for b in begins], axis=0)
     return contexts, targets

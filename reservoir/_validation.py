@@ -27,6 +27,7 @@ from ._backend import device_kwargs, get_namespace, is_numpy, resolve_dtype
 __all__ = [
     "SequenceBatch",
     "check_generator",
+    "check_initial_state",
     "check_interval",
     "is_multi_series",
     "validate_X",
@@ -82,6 +83,42 @@ def check_interval(name, value, *, low=None, high=None, low_inclusive=True, high
     return value
 
 
+def check_initial_state(initial_state, *, n_series, size, xp, dtype, like, final_state=None):
+    """Resolve an ``initial_state`` argument to an array of shape (n_series, size).
+
+    ``None`` stays None (the caller's zero state). An array of shape (size,)
+    is shared by every series; (n_series, size) gives one state each. The
+    string ``"continue"`` means ``final_state``, the state at the end of the
+    fitted data, where the estimator has one. Arrays of another namespace
+    are moved to ``xp`` on the device of ``like``.
+    """
+    from ._backend import to_namespace, to_numpy
+
+    if initial_state is None:
+        return None
+    if isinstance(initial_state, str):
+        if initial_state != "continue" or final_state is None:
+            allowed = "None, 'continue' or an array" if final_state is not None else "None or an array"
+            raise ValueError(f"initial_state must be {allowed}, got {initial_state!r}")
+        x0 = final_state
+    else:
+        x0 = initial_state
+    if get_namespace(x0) is not xp:
+        x0 = to_namespace(np.asarray(to_numpy(x0)), xp, **device_kwargs(like, xp))
+    x0 = xp.astype(x0, dtype)
+    if x0.ndim == 1:
+        x0 = xp.reshape(x0, (1, -1))
+    if x0.ndim != 2 or x0.shape[1] != size or x0.shape[0] not in (1, n_series):
+        raise ValueError(
+            f"initial_state must have shape ({size},) or ({n_series}, {size}), got {tuple(x0.shape)}"
+        )
+    if not bool(xp.all(xp.isfinite(x0))):
+        raise ValueError("initial_state contains NaN or infinity")
+    if x0.shape[0] != n_series:
+        x0 = xp.broadcast_to(x0, (n_series, size))
+    return x0
+
+
 def is_multi_series(X) -> bool:
     """True for a list/tuple of series or a 3-D array: several sequences."""
     if isinstance(X, (list, tuple)):
@@ -120,8 +157,13 @@ class SequenceBatch:
     def n_series(self):
         return len(self.lengths)
 
-    def restore(self, Y):
-        """Return a padded (n_series, max_length, k) result in the user's layout."""
+    def restore(self, Y, *, squeeze_output=False):
+        """Return a padded (n_series, max_length, k) result in the user's layout.
+
+        ``squeeze_output`` drops the output axis (for targets given as 1-D).
+        """
+        if squeeze_output:
+            Y = Y[..., 0]
         if self.layout == "single":
             return Y[0, : self.lengths[0], ...]
         if self.layout == "array":

@@ -31,7 +31,7 @@ from ._backend import (
     to_namespace,
 )
 from ._states import closed_loop, iter_states
-from ._validation import check_generator, check_interval, validate_series
+from ._validation import check_generator, check_initial_state, check_interval, validate_series
 from .activations import ACTIVATIONS, get_activation
 from .initializers import (
     DISTRIBUTIONS,
@@ -240,32 +240,12 @@ class _BaseReservoir(BaseEstimator):
         return _PreparedReservoir(self, xp, dtype, device_kwargs(like, xp).get("device"))
 
     def _initial_state(self, initial_state, n_series, res, like):
-        """Resolve the ``initial_state`` argument to an array (n_series, n_units)."""
-        xp = res.xp
-        N = res.n_units
-        if initial_state is None:
-            return xp.zeros((n_series, N), dtype=res.dtype, **device_kwargs(like, xp))
-        if isinstance(initial_state, str):
-            if initial_state != "continue":
-                raise ValueError(f"initial_state must be None, 'continue' or an array, got {initial_state!r}")
-            x0 = self._final_state
-        else:
-            x0 = initial_state
-        if get_namespace(x0) is not xp:
-            from ._backend import to_numpy
-
-            x0 = to_namespace(to_numpy(x0), xp, **device_kwargs(like, xp))
-        x0 = xp.astype(x0, res.dtype)
-        if x0.ndim == 1:
-            x0 = xp.reshape(x0, (1, -1))
-        if x0.ndim != 2 or x0.shape[1] != N or x0.shape[0] not in (1, n_series):
-            raise ValueError(
-                f"initial_state must have shape ({N},) or ({n_series}, {N}), got {tuple(x0.shape)}"
-            )
-        if not bool(xp.all(xp.isfinite(x0))):
-            raise ValueError("initial_state contains NaN or infinity")
-        if x0.shape[0] != n_series:
-            x0 = xp.broadcast_to(x0, (n_series, N))
+        """Resolve the ``initial_state`` argument to an array (n_series, n_units); zeros for None."""
+        x0 = check_initial_state(initial_state, n_series=n_series, size=res.n_units, xp=res.xp,
+                                 dtype=res.dtype, like=like,
+                                 final_state=getattr(self, "_final_state", None))
+        if x0 is None:
+            return res.xp.zeros((n_series, res.n_units), dtype=res.dtype, **device_kwargs(like, res.xp))
         return x0
 
     def _target_dtype(self, xp):
@@ -453,13 +433,6 @@ class ReservoirTransformer(TransformerMixin, _BaseReservoir):
             for t0, S in res.states(batch.data, x0)
         ]
         return batch.restore(chunks[0] if len(chunks) == 1 else xp.concat(chunks, axis=1))
-
-    def _initial_state(self, initial_state, n_series, res, like):
-        if isinstance(initial_state, str):
-            raise ValueError(
-                f"initial_state must be None or an array for {type(self).__name__}, got {initial_state!r}"
-            )
-        return super()._initial_state(initial_state, n_series, res, like)
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "W_")
@@ -691,7 +664,7 @@ class ESNRegressor(RegressorMixin, _ReadoutReservoir):
                 for t0, S in res.states(batch.data, x0)
             ]
             Y = chunks[0] if len(chunks) == 1 else xp.concat(chunks, axis=1)
-        return self._restore(batch, Y)
+        return batch.restore(Y, squeeze_output=self._y_one_d)
 
     def _predict_with_feedback(self, batch, res, x0, initial_state):
         xp = res.xp
@@ -708,13 +681,6 @@ class ESNRegressor(RegressorMixin, _ReadoutReservoir):
         )
         return Y
 
-    def _restore(self, batch, Y):
-        out = batch.restore(Y)
-        if not self._y_one_d:
-            return out
-        if isinstance(out, list):
-            return [o[..., 0] for o in out]
-        return out[..., 0]
 
     def forecast(self, n_steps, *, context=None, initial_state=None):
         """Closed-loop forecast of an autonomous series.
@@ -1035,10 +1001,8 @@ class ESNClassifier(ClassifierMixin, _ReadoutReservoir):
             self._apply_readout(batch.data[:, t0:t0 + S.shape[1], :], S, xp)
             for t0, S in res.states(batch.data, x0)
         ]
-        scores = batch.restore(chunks[0] if len(chunks) == 1 else xp.concat(chunks, axis=1))
-        if len(self.classes_) != 2:
-            return scores
-        return [s[..., 0] for s in scores] if isinstance(scores, list) else scores[..., 0]
+        scores = chunks[0] if len(chunks) == 1 else xp.concat(chunks, axis=1)
+        return batch.restore(scores, squeeze_output=len(self.classes_) == 2)
 
     def predict(self, X, *, initial_state=None):
         """Predicted class per time step (or per series)."""

@@ -17,8 +17,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .._backend import device_kwargs, get_namespace, resolve_dtype, to_namespace, to_numpy
-from .._validation import check_generator, check_interval, validate_series
+from .._backend import device_kwargs, get_namespace, resolve_dtype, to_numpy
+from .._validation import check_generator, check_initial_state, check_interval, validate_series
 from ._cells import (
     NetworkSpec,
     forward,
@@ -288,32 +288,10 @@ class _BaseRecurrentRegressor(RegressorMixin, BaseEstimator):
 
     def _initial_state(self, initial_state, n_series, spec, xp, like):
         """Resolve ``initial_state`` to a layered state for ``n_series`` sequences."""
-        if initial_state is None:
-            return None
-        size = spec.state_size
-        if isinstance(initial_state, str):
-            if initial_state != "continue":
-                raise ValueError(
-                    f"initial_state must be None, 'continue' or an array, got {initial_state!r}"
-                )
-            x0 = self._final_state
-        else:
-            x0 = initial_state
-        if get_namespace(x0) is not xp:
-            x0 = to_namespace(np.asarray(to_numpy(x0)), xp, **device_kwargs(like, xp))
-        x0 = xp.astype(x0, resolve_dtype(self.dtype, xp))
-        if x0.ndim == 1:
-            x0 = xp.reshape(x0, (1, -1))
-        if x0.ndim != 2 or x0.shape[1] != size or x0.shape[0] not in (1, n_series):
-            raise ValueError(
-                f"initial_state must have shape ({size},) or ({n_series}, {size}), "
-                f"got {tuple(x0.shape)}"
-            )
-        if not bool(xp.all(xp.isfinite(x0))):
-            raise ValueError("initial_state contains NaN or infinity")
-        if x0.shape[0] != n_series:
-            x0 = xp.broadcast_to(x0, (n_series, size))
-        return state_from_array(spec, x0)
+        x0 = check_initial_state(initial_state, n_series=n_series, size=spec.state_size, xp=xp,
+                                 dtype=resolve_dtype(self.dtype, xp), like=like,
+                                 final_state=getattr(self, "_final_state", None))
+        return None if x0 is None else state_from_array(spec, x0)
 
     def predict(self, X, *, initial_state=None):
         """Network output for every time step of X (teacher-forced, one step ahead).
@@ -338,12 +316,7 @@ class _BaseRecurrentRegressor(RegressorMixin, BaseEstimator):
         spec, params = self._prepared(xp, batch.data)
         state = self._initial_state(initial_state, batch.n_series, spec, xp, batch.data)
         Y, _, _ = forward(spec, params, batch.data, state, keep_cache=False)
-        out = batch.restore(Y)
-        if not self._y_one_d:
-            return out
-        if isinstance(out, list):
-            return [o[:, 0] for o in out]
-        return out[..., 0]
+        return batch.restore(Y, squeeze_output=self._y_one_d)
 
     def forecast(self, n_steps, *, context=None, initial_state=None):
         """Closed-loop forecast of an autonomous series.

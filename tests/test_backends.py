@@ -14,23 +14,10 @@ TOLERANCE = {"float64": 1e-8, "float32": 2e-4}
 FORECAST_TOLERANCE = {"float64": 1e-7, "float32": 1e-2}
 
 
-def _cupy_namespace():
-    try:
-        import cupy
-    except ImportError:
-        pytest.skip("CuPy is not installed (pip install 'reservoir-esn[cuda12]' on a CUDA machine)")
-    try:
-        if cupy.cuda.runtime.getDeviceCount() < 1:
-            pytest.skip("CuPy is installed but no CUDA device is visible")
-    except cupy.cuda.runtime.CUDARuntimeError as exc:
-        pytest.skip(f"CuPy is installed but CUDA is unavailable: {exc}")
-    return cupy
-
-
 @pytest.fixture(params=["array_api_strict", pytest.param("cupy", marks=pytest.mark.gpu)])
 def xp(request):
     if request.param == "cupy":
-        return _cupy_namespace()
+        return request.getfixturevalue("cupy")
     return pytest.importorskip("array_api_strict")
 
 

@@ -94,20 +94,9 @@ def test_gradient_norm_by_lag_agrees():
     np.testing.assert_allclose(strict, ref, rtol=1e-10)
 
 
-def _cupy_or_skip():
-    cupy = pytest.importorskip("cupy", reason="CuPy is not installed")
-    try:
-        if cupy.cuda.runtime.getDeviceCount() < 1:
-            pytest.skip("CuPy is installed but no CUDA device is visible")
-    except cupy.cuda.runtime.CUDARuntimeError as exc:
-        pytest.skip(f"CuPy is installed but CUDA is unavailable: {exc}")
-    return cupy
-
-
 @pytest.mark.gpu
 @pytest.mark.parametrize("cls", ESTIMATORS)
-def test_cupy_matches_numpy(cls):
-    cupy = _cupy_or_skip()
+def test_cupy_matches_numpy(cls, cupy):
     X, y = _data()
     kwargs = dict(n_units=8, n_layers=2, sequence_length=20, max_iter=3, random_state=0)
     with warnings.catch_warnings():

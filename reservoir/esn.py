@@ -29,9 +29,16 @@ from ._backend import (
     get_namespace,
     resolve_dtype,
     to_namespace,
+    to_numpy,
 )
 from ._states import closed_loop, iter_states
-from ._validation import check_generator, check_initial_state, check_interval, validate_series
+from ._validation import (
+    check_generator,
+    check_initial_state,
+    check_interval,
+    is_multi_series,
+    validate_series,
+)
 from .activations import ACTIVATIONS, get_activation
 from .initializers import (
     DISTRIBUTIONS,
@@ -496,18 +503,28 @@ class _ReadoutReservoir(_BaseReservoir):
             F = _readout_features(batch.data[:, t0:t0 + c, :], S, features, xp)
             accumulator.update(_take_rows(F, index, xp), _take_rows(Y[:, t0:t0 + c, :], index, xp))
 
-    def _readout_matrix(self, xp):
-        """Readout coefficients as (F, k) and intercept (k,) in namespace ``xp``."""
-        coef = self.readout_.coef_
-        coef = xp.reshape(coef, (1, -1)) if coef.ndim == 1 else coef
-        intercept = self.readout_.intercept_
-        if isinstance(intercept, float):
-            intercept = xp.asarray([intercept], dtype=coef.dtype)
-        return coef.T, xp.reshape(intercept, (-1,))
+    def _readout_coefficients(self, xp, like):
+        """Readout weights (F, k) and intercept (k,) on namespace ``xp``.
 
-    def _apply_readout(self, inputs, states, xp):
-        coef_t, intercept = self._readout_matrix(xp)
-        return _readout_features(inputs, states, self._readout_features_, xp) @ coef_t + intercept
+        Reshaped (and moved, for data of another namespace) once per call of
+        a public method, never at each step of a closed loop.
+        """
+        coef = self.readout_.coef_
+        intercept = self.readout_.intercept_
+        if get_namespace(coef) is not xp:
+            coef = to_namespace(to_numpy(coef), xp, **device_kwargs(like, xp))
+            if not isinstance(intercept, float):
+                intercept = to_namespace(to_numpy(intercept), xp, **device_kwargs(like, xp))
+        coef_t = (xp.reshape(coef, (1, -1)) if coef.ndim == 1 else coef).T
+        if isinstance(intercept, float):
+            intercept = xp.asarray([intercept], dtype=coef.dtype, **device_kwargs(like, xp))
+        return coef_t, xp.reshape(intercept, (-1,))
+
+    def _readout(self, xp, like):
+        """The fitted readout as a function ``(states, inputs) -> outputs``."""
+        coef_t, intercept = self._readout_coefficients(xp, like)
+        features = self._readout_features_
+        return lambda x, u: _readout_features(u, x, features, xp) @ coef_t + intercept
 
 
 class ESNRegressor(RegressorMixin, _ReadoutReservoir):
@@ -659,8 +676,9 @@ class ESNRegressor(RegressorMixin, _ReadoutReservoir):
         if self.feedback_scaling is not None:
             Y = self._predict_with_feedback(batch, res, x0, initial_state)
         else:
+            readout = self._readout(xp, batch.data)
             chunks = [
-                self._apply_readout(batch.data[:, t0:t0 + S.shape[1], :], S, xp)
+                readout(S, batch.data[:, t0:t0 + S.shape[1], :])
                 for t0, S in res.states(batch.data, x0)
             ]
             Y = chunks[0] if len(chunks) == 1 else xp.concat(chunks, axis=1)
@@ -676,7 +694,7 @@ class ESNRegressor(RegressorMixin, _ReadoutReservoir):
         Y, _ = closed_loop(
             res.operator, initial_state=x0, previous_output=y_prev,
             n_steps=batch.data.shape[1], leak_rate=res.leak_rate, activation=res.activation,
-            readout=lambda x, u: self._apply_readout(u, x, xp), bias=res.bias,
+            readout=self._readout(xp, batch.data), bias=res.bias,
             output_to_drive=res.W_fb_t, inputs=batch.data, W_in_t=res.W_in_t,
         )
         return Y
@@ -734,7 +752,7 @@ class ESNRegressor(RegressorMixin, _ReadoutReservoir):
         out, _ = closed_loop(
             res.operator, initial_state=x, previous_output=y_prev, n_steps=n_steps,
             leak_rate=res.leak_rate, activation=res.activation,
-            readout=lambda s, v: self._apply_readout(v, s, xp), bias=res.bias,
+            readout=self._readout(xp, x), bias=res.bias,
             output_to_drive=to_drive,
         )
         out = out[0, ...] if layout == "single" else out
@@ -844,8 +862,6 @@ class ESNClassifier(ClassifierMixin, _ReadoutReservoir):
     @staticmethod
     def _labels_per_series(X, y):
         """One label per series: several series and a flat sequence of scalars."""
-        from ._validation import is_multi_series
-
         if not is_multi_series(X) or y is None:
             return False
         if isinstance(y, (list, tuple)):
@@ -857,8 +873,6 @@ class ESNClassifier(ClassifierMixin, _ReadoutReservoir):
         """Labels -> integer codes on the host (a list of arrays for per-step series)."""
         from sklearn.utils import assert_all_finite
         from sklearn.utils.validation import column_or_1d
-
-        from ._backend import to_numpy
 
         def host(a):
             return to_numpy(a) if hasattr(a, "shape") and not isinstance(a, np.ndarray) else a
@@ -990,17 +1004,15 @@ class ESNClassifier(ClassifierMixin, _ReadoutReservoir):
             res = self._prepared(xp, self._target_dtype(xp), batch.data)
             x0 = self._initial_state(initial_state, batch.n_series, res, batch.data)
             pooled = self._pooled_features(batch, res, x0, self._readout_features_)
-            coef_t, intercept = self._readout_matrix(xp)
+            coef_t, intercept = self._readout_coefficients(xp, batch.data)
             scores = pooled @ coef_t + intercept
             return scores[:, 0] if scores.shape[1] == 1 else scores
         batch, _, _ = validate_series(self, X, None, reset=False, dtype=self.dtype, require_y=False)
         xp = batch.xp
         res = self._prepared(xp, self._target_dtype(xp), batch.data)
         x0 = self._initial_state(initial_state, batch.n_series, res, batch.data)
-        chunks = [
-            self._apply_readout(batch.data[:, t0:t0 + S.shape[1], :], S, xp)
-            for t0, S in res.states(batch.data, x0)
-        ]
+        readout = self._readout(xp, batch.data)
+        chunks = [readout(S, batch.data[:, t0:t0 + S.shape[1], :]) for t0, S in res.states(batch.data, x0)]
         scores = chunks[0] if len(chunks) == 1 else xp.concat(chunks, axis=1)
         return batch.restore(scores, squeeze_output=len(self.classes_) == 2)
 
@@ -1012,12 +1024,9 @@ class ESNClassifier(ClassifierMixin, _ReadoutReservoir):
         return self._labels_from_scores(scores)
 
     def _labels_from_scores(self, scores):
-        from ._backend import to_numpy
-
+        """Class labels (on the host) from decision values: sign for two classes, argmax otherwise."""
         s = to_numpy(scores)
-        codes = (s > 0).astype(int) if s.ndim == 1 or s.shape[-1] == 1 and s.ndim == 1 else None
-        if codes is None:
-            codes = (s > 0).astype(int) if len(self.classes_) == 2 else np.argmax(s, axis=-1)
+        codes = (s > 0).astype(int) if len(self.classes_) == 2 else np.argmax(s, axis=-1)
         return self.classes_[codes]
 
     def predict_proba(self, X, *, initial_state=None):

@@ -406,5 +406,5 @@ def test_split_series_bad_input():
 def test_vector_field_bad_input():
     with pytest.raises(ValueError, match="system must be one of .* got 'lorenz84'"):
         vector_field("lorenz84")
-    with pytest.raises(TypeError, match="unknown parameter for lorenz63"):
+    with pytest.raises(TypeError, match=r"unknown parameter\(s\) \['gamma'\] for lorenz63"):
         vector_field("lorenz63", gamma=1.0)

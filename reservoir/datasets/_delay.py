@@ -74,10 +74,10 @@ def mackey_glass(n_timesteps, *, tau=17.0, a=0.2, b=0.1, n=10, dt=1.0, integrati
         \\qquad x(t) = \\phi(t) \\text{ for } -\\tau \\le t \\le 0.
 
     With a = 0.2, b = 0.1, n = 10 the solution is chaotic for tau = 17
-    (mildly: largest Lyapunov exponent about 0.008 per time unit, see
+    (mildly: largest Lyapunov exponent about 0.005 per time unit, see
     :data:`LYAPUNOV_EXPONENTS`) and more so for tau = 30. Sampled every
-    time unit after the transient, the tau = 17 series has mean about 0.90
-    and standard deviation about 0.23.
+    time unit after the transient, the tau = 17 series has mean 0.930 and
+    standard deviation 0.226.
 
     Integration: RK4 on a grid of step h = dt / k, not above
     ``integration_step`` nor tau, and dividing tau when a k at most four

@@ -68,6 +68,12 @@ def narma(n_timesteps, *, order=10, transient=200, random_state=None):
     y : ndarray of shape (n_timesteps, 1)
         The output, aligned with u (row t holds u(t) and y(t)).
 
+    Raises
+    ------
+    RuntimeError
+        If y diverges, which NARMA10 does for a few inputs in a hundred
+        (for 2000 steps); the message asks for another ``random_state``.
+
     References
     ----------
     A. F. Atiya and A. G. Parlos (2000). New results on recurrent network

@@ -52,12 +52,13 @@ def test_lorenz63_within_3_percent(method):
 
 @pytest.mark.slow
 def test_lorenz96_within_5_percent():
-    # 16 trajectories x 50 time units: mean 1.69, standard deviation 0.02 over 8 seeds.
+    # 16 trajectories x 50 time units: 1.66-1.72 over seeds 0-7 (mean 1.69,
+    # standard deviation 0.02); 16 x 500 time units give 1.689.
     reference = LYAPUNOV_EXPONENTS["lorenz96"]
     assert dict(reference.parameters) == {"dimension": 40, "forcing": 8.0}
-    x0 = lorenz96(16, dt=5.0, transient=20.0, random_state=1)
+    x0 = lorenz96(16, dt=5.0, transient=20.0, random_state=0)
     lam = flow_lyapunov_exponent(vector_field("lorenz96"), x0, method="two_trajectory",
-                                 renormalization_interval=0.5, n_intervals=100, random_state=1)
+                                 renormalization_interval=0.5, n_intervals=100, random_state=0)
     assert lam == pytest.approx(1.68, rel=0.05)
 
 

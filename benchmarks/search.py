@@ -1,0 +1,204 @@
+"""Hyperparameter search that regenerates ``benchmarks/configs/*.json``.
+
+``python -m benchmarks.search TASK [--model esn|reservoirpy] [--n-iter N] [--seed S] [--write]``
+
+A dedicated loop, because the score of a forecasting model is a closed-loop
+statistic (valid prediction time over test windows, NRMSE after 84 free
+steps) that scikit-learn's one-step ``score`` does not measure:
+
+1. ``n_iter`` candidates are drawn from the task's distributions
+   (:data:`SPACES`) with :class:`sklearn.model_selection.ParameterSampler`
+   and scored with the task's own protocol in ``quick`` size (one reservoir
+   seed, the quick number of windows) on *validation* data: a trajectory
+   generated from seed + 1000, never the one the benchmark tests on.
+2. Successive halving, one rung: the best ``n_keep`` candidates are scored
+   again with ``n_reseeds`` more reservoir seeds, and the best mean over all
+   their seeds wins. This guards against a lucky reservoir draw.
+
+With ``--write`` the winner is stored in ``configs/<task>.json`` (or
+``configs/<task>_reservoirpy.json``) together with the command, the budget,
+the date, the machine and the ten best candidates. ESN and ReservoirPy get
+the same distributions (the ESN's readout options aside) and the same
+budget when compared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+import time
+import warnings
+
+import numpy as np
+from scipy.stats import loguniform, randint, uniform
+from sklearn.model_selection import ParameterSampler
+from tqdm.auto import tqdm
+
+from .models import CONFIG_DIR, _read_config, load_config
+from .report import machine_description
+from .tasks import Backend, run_task
+
+SQUARED = ["constant", "input", "state", "squared_state"]
+LINEAR = ["constant", "input", "state"]
+
+# Distributions per task. Fixed entries (a list of one value) hold what the
+# protocol or the target fixes, such as the number of units.
+SPACES = {
+    "lorenz63": dict(
+        n_units=[800], spectral_radius=uniform(0.05, 1.3), leak_rate=uniform(0.1, 0.9),
+        input_scaling=loguniform(0.01, 1.0), bias_scaling=uniform(0.0, 2.0),
+        alpha=loguniform(1e-10, 1e-4), density=loguniform(0.005, 0.1),
+        readout_features=[SQUARED, LINEAR],
+    ),
+    "mackey_glass": dict(
+        n_units=[1000], spectral_radius=uniform(0.5, 0.9), leak_rate=uniform(0.1, 0.9),
+        input_scaling=loguniform(0.02, 2.0), bias_scaling=uniform(0.0, 1.0),
+        alpha=loguniform(1e-13, 1e-6), readout_features=[LINEAR, SQUARED],
+    ),
+    "lorenz96": dict(
+        locality=randint(1, 4), n_units=[300], spectral_radius=uniform(0.05, 1.2),
+        leak_rate=uniform(0.1, 0.9), input_scaling=loguniform(0.02, 2.0),
+        bias_scaling=uniform(0.0, 1.5), alpha=loguniform(1e-9, 1e-3), readout_features=[SQUARED],
+    ),
+    "kuramoto_sivashinsky": dict(
+        locality=randint(2, 9), n_units=[300], spectral_radius=uniform(0.05, 1.2),
+        leak_rate=uniform(0.1, 0.9), input_scaling=loguniform(0.02, 2.0),
+        bias_scaling=uniform(0.0, 1.5), alpha=loguniform(1e-9, 1e-3), readout_features=[SQUARED],
+    ),
+    "narma10": dict(
+        n_units=[200], spectral_radius=uniform(0.3, 1.1), leak_rate=uniform(0.2, 0.8),
+        input_scaling=loguniform(0.01, 2.0), bias_scaling=uniform(0.0, 1.0),
+        alpha=loguniform(1e-12, 1e-3), readout_features=[SQUARED, LINEAR],
+    ),
+}
+
+RESERVOIRPY_KEYS = ("n_units", "spectral_radius", "leak_rate", "input_scaling", "bias_scaling",
+                    "alpha", "density")
+
+
+def _space(task, model):
+    space = dict(SPACES[task])
+    if model == "reservoirpy":
+        space = {k: v for k, v in space.items() if k in RESERVOIRPY_KEYS}
+    return space
+
+
+def _score(task, model, candidate, seed, backend, cache_dir):
+    """(higher-is-better score, metric value) of a candidate on validation data."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            rows = run_task(task, model, "quick", seed, backend=backend, cache_dir=cache_dir,
+                            overrides=candidate)
+        except (FloatingPointError, ValueError, RuntimeError, np.linalg.LinAlgError) as exc:
+            return -np.inf, float("nan"), str(exc)
+    row = rows[0]
+    value = row["mean"]
+    if not np.isfinite(value):
+        return -np.inf, value, "non-finite"
+    # NRMSEs are compared on a log scale and turned into "higher is better".
+    score = value if row["better"] == "higher" else -np.log10(value)
+    return score, value, None
+
+
+def _plain(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    return value
+
+
+def search(task, *, model="esn", n_iter=40, n_keep=4, n_reseeds=2, seed=0, backend="numpy",
+           cache_dir="benchmark-results/cache", progress=True):
+    """Run the search; returns (best candidate, its mean validation metric, table of candidates)."""
+    validation_seed = seed + 1000
+    back = Backend(backend)
+    sampler = ParameterSampler(_space(task, model), n_iter=n_iter, random_state=seed)
+    candidates = [{k: _plain(v) for k, v in c.items()} for c in sampler]
+    table = []
+    for c in tqdm(candidates, desc=f"search {task}/{model}", disable=not progress, file=sys.stderr):
+        start = time.perf_counter()
+        score, value, error = _score(task, model, c, validation_seed, back, cache_dir)
+        table.append(dict(params=c, scores=[score], values=[value], error=error,
+                          seconds=round(time.perf_counter() - start, 2)))
+    finite = [t for t in table if np.isfinite(t["scores"][0])]
+    finite.sort(key=lambda t: -t["scores"][0])
+    # One rung of successive halving: re-score the best with other reservoir seeds.
+    for t in tqdm(finite[:n_keep], desc="re-seed best", disable=not progress, file=sys.stderr):
+        for r in range(1, n_reseeds + 1):
+            score, value, _ = _score(task, model, t["params"], validation_seed + 100 * r, back,
+                                     cache_dir)
+            t["scores"].append(score)
+            t["values"].append(value)
+    for t in table:
+        t["mean_score"] = float(np.mean(t["scores"])) if t["scores"] else -np.inf
+        t["mean_value"] = float(np.mean(t["values"]))
+    ranked = sorted(finite[:n_keep], key=lambda t: -t["mean_score"]) + finite[n_keep:]
+    if not ranked:
+        raise RuntimeError(f"every candidate failed for {task}/{model}")
+    return ranked[0], ranked
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.search",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("task", choices=sorted(SPACES))
+    parser.add_argument("--model", choices=("esn", "reservoirpy"), default="esn")
+    parser.add_argument("--n-iter", type=int, default=40, help="candidates drawn (default: 40)")
+    parser.add_argument("--n-keep", type=int, default=4,
+                        help="best candidates re-scored with more seeds (default: 4)")
+    parser.add_argument("--n-reseeds", type=int, default=2,
+                        help="extra reservoir seeds for each kept candidate (default: 2)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--backend", choices=("numpy", "cupy"), default="numpy")
+    parser.add_argument("--write", action="store_true",
+                        help="store the winner in benchmarks/configs/")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    best, ranked = search(args.task, model=args.model, n_iter=args.n_iter, n_keep=args.n_keep,
+                          n_reseeds=args.n_reseeds, seed=args.seed, backend=args.backend)
+    elapsed = time.perf_counter() - start
+    for t in ranked[:10]:
+        print(f"{t['mean_value']:.4g}  ({len(t['values'])} seeds)  {json.dumps(t['params'])}")
+    print(f"best: {best['mean_value']:.4g} with {json.dumps(best['params'])} ({elapsed:.0f} s)")
+    if args.write:
+        name = args.task if args.model == "esn" else f"{args.task}_{args.model}"
+        try:
+            previous = load_config(args.task, args.model)
+        except FileNotFoundError:
+            previous = {}
+        params = {**previous.get("params", {}), **best["params"]}
+        locality = params.pop("locality", previous.get("locality"))
+        config = {"task": args.task, "model": args.model}
+        if locality is not None:
+            config["locality"] = int(locality)
+        config["params"] = params
+        for key in ("quick_overrides", "rnn_overrides"):
+            if key in previous:
+                config[key] = previous[key]
+        config["search"] = {
+            "command": "python -m benchmarks.search " + " ".join(argv),
+            "method": "random search (ParameterSampler) on validation data (seed + 1000), "
+                      "then the best n_keep re-scored with n_reseeds more reservoir seeds",
+            "budget": {"n_iter": args.n_iter, "n_keep": args.n_keep, "n_reseeds": args.n_reseeds,
+                       "seconds": round(elapsed)},
+            "validation_metric": "mean over seeds of the quick-mode metric",
+            "validation_value": best["mean_value"],
+            "date": datetime.date.today().isoformat(),
+            "machine": machine_description(),
+            "top": [{"value": t["mean_value"], "n_seeds": len(t["values"]), "params": t["params"]}
+                    for t in ranked[:10]],
+        }
+        path = CONFIG_DIR / f"{name}.json"
+        path.write_text(json.dumps(config, indent=2) + "\n")
+        _read_config.cache_clear()
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

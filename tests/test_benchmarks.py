@@ -1,0 +1,57 @@
+"""The benchmark entry points run end to end (on a small budget) and produce their outputs."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytest.importorskip("matplotlib")
+pytest.importorskip("tqdm")
+
+
+def _run(*args, timeout=120):
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def test_quick_lorenz63_esn_writes_table_json_and_plots(tmp_path):
+    out = tmp_path / "results"
+    proc = _run("-m", "benchmarks", "quick", "--tasks", "lorenz63", "--models", "esn",
+                "--out", str(out), "--no-progress")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    header = proc.stdout.splitlines()[0].split()
+    assert header[:4] == ["task", "model", "units", "metric"]
+    assert any(line.startswith("lorenz63") and " esn " in line for line in proc.stdout.splitlines())
+
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["mode"] == "quick"
+    assert {"cpu", "cores", "memory_gib", "python", "numpy", "scipy"} <= set(doc["machine"])
+    (row,) = doc["results"]
+    assert (row["task"], row["model"]) == ("lorenz63", "esn")
+    assert row["n"] == 10 and len(row["values"]) == 10
+    # A tuned reservoir forecasts Lorenz-63 for several Lyapunov times.
+    assert row["mean"] > 3
+    assert row["fit_time_s"] > 0 and row["predict_time_s"] > 0
+
+    for name in ("lorenz63_forecast.png", "vpt_distribution.png"):
+        assert name in doc["plots"]
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bad_arguments_are_reported():
+    proc = _run("-m", "benchmarks", "quick", "--tasks", "lorenz64")
+    assert proc.returncode == 2
+    assert "lorenz64" in proc.stderr and "lorenz63" in proc.stderr
+
+
+def test_search_entry_runs_without_writing():
+    configs = sorted(p.read_text() for p in (ROOT / "benchmarks" / "configs").glob("*.json"))
+    proc = _run("-m", "benchmarks.search", "narma10", "--n-iter", "2", "--n-keep", "1",
+                "--n-reseeds", "1")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "best:" in proc.stdout
+    assert sorted(p.read_text() for p in (ROOT / "benchmarks" / "configs").glob("*.json")) == configs

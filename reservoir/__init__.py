@@ -6,6 +6,7 @@ classification and closed-loop forecasting of chaotic series; gradient-trained
 Elman, LSTM and GRU networks with the same interface, for comparison.
 """
 
+from . import datasets, diagnostics, lyapunov, metrics
 from .esn import ESNClassifier, ESNRegressor, ReservoirTransformer
 from .readout import RidgeReadout
 from .rnn import ElmanRegressor, GRURegressor, LSTMRegressor
@@ -18,5 +19,9 @@ __all__ = [
     "LSTMRegressor",
     "ReservoirTransformer",
     "RidgeReadout",
+    "datasets",
+    "diagnostics",
+    "lyapunov",
+    "metrics",
 ]
 __version__ = "0.1.0.dev0"

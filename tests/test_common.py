@@ -19,7 +19,7 @@ from reservoir import (
 # i.i.d. rows and are the only expected failures.
 TIME_ORDER_REASON = (
     "rows of X are time steps of one series, not i.i.d. samples: reordering or "
-    "subsetting them changes every later reservoir state"
+    "subsetting them changes every later state"
 )
 EXPECTED_FAILURES = {
     "check_methods_sample_order_invariance": TIME_ORDER_REASON,

@@ -90,3 +90,11 @@ def test_ridge_readout_agrees_and_stays_on_its_namespace(xp, data):
 def test_mixing_namespaces_is_a_clear_error(xp, data):
     with pytest.raises(TypeError, match="cannot be mixed"):
         ESNRegressor(n_units=10).fit(xp.asarray(data), data[:, 0])
+
+
+def test_importing_the_package_never_imports_cupy():
+    import subprocess
+    import sys
+
+    code = "import sys, reservoir; assert 'cupy' not in sys.modules, 'cupy was imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)

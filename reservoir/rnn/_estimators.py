@@ -102,7 +102,7 @@ _ATTRIBUTES_DOC = """
         Elman, 4 for the LSTM, 3 for the GRU): for each layer l,
         ``W_xh_l`` (n_gates * n_units, n_inputs), ``W_hh_l``
         (n_gates * n_units, n_units), ``b_h_l`` (n_gates * n_units,){extra}
-        and the readout ``W_hy`` (n_outputs_, n_units), ``b_y`` (n_outputs_,).
+        and the readout ``W_hy`` (``n_outputs_``, n_units), ``b_y`` (``n_outputs_``,).
     loss_curve_ : list of float
         Training loss (half the mean squared error) after each epoch.
     n_iter_ : int

@@ -227,3 +227,15 @@ def test_classifier_rejects_per_series_model_on_one_series():
     clf = ESNClassifier(n_units=20, random_state=0).fit(X, y)
     with pytest.raises(ValueError, match="one label per series"):
         clf.predict(X[0])
+
+
+@pytest.mark.parametrize("feedback", [None, 0.1])
+def test_float32_model_computes_and_returns_float32(sine, feedback):
+    X, y = sine[:-1], sine[1:]
+    esn = ESNRegressor(n_units=300, dtype="float32", feedback_scaling=feedback, washout=50,
+                       random_state=0).fit(X, y)
+    assert esn.readout_.coef_.dtype == np.float32
+    assert esn.predict(X).dtype == np.float32
+    assert esn.forecast(10).dtype == np.float32
+    reference = ESNRegressor(n_units=300, feedback_scaling=feedback, washout=50, random_state=0).fit(X, y)
+    np.testing.assert_allclose(esn.predict(X[:200]), reference.predict(X[:200]), atol=1e-3)

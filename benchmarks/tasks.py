@@ -55,13 +55,13 @@ FORECAST = {
         system="lorenz96", dt=0.01, threshold=0.5, n_train=10_000, spinup=200, context=200,
         normalise="pooled",
         quick=dict(n_windows=10, horizon=500, stride=500, n_seeds=1),
-        full=dict(n_windows=50, horizon=1000, stride=500, n_seeds=3),
+        full=dict(n_windows=50, horizon=1000, stride=500, n_seeds=2),
     ),
     "kuramoto_sivashinsky": dict(
         system="kuramoto_sivashinsky", dt=0.25, threshold=0.5, n_train=10_000, spinup=200,
         context=200, normalise="pooled",
         quick=dict(n_windows=10, horizon=600, stride=500, n_seeds=1),
-        full=dict(n_windows=50, horizon=1500, stride=500, n_seeds=3),
+        full=dict(n_windows=50, horizon=1500, stride=500, n_seeds=2),
     ),
 }
 

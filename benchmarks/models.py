@@ -105,14 +105,21 @@ class LocalESN:
     ``predict``.
     """
 
-    def __init__(self, *, locality, xp=np, **esn_params):
+    def __init__(self, *, locality, input_noise=0.0, xp=np, **esn_params):
         self.locality = locality
+        self.input_noise = input_noise
         self.xp = xp
         self.esn = ESNRegressor(**esn_params)
 
     def fit(self, X, y):
-        U = local_inputs(np.asarray(X), self.locality)          # (D, T, F)
-        Y = np.moveaxis(np.asarray(y), -1, 0)[:, :, None]        # (D, T, 1)
+        X = np.asarray(_host(X))
+        if self.input_noise:
+            # Noisy inputs, clean targets: the readout learns to pull perturbed
+            # states back, which keeps the closed loop stable (Vlachas et al. 2020).
+            rng = np.random.default_rng(self.esn.random_state)
+            X = X + self.input_noise * rng.standard_normal(X.shape)
+        U = local_inputs(X, self.locality)                       # (D, T, F)
+        Y = np.moveaxis(np.asarray(_host(y)), -1, 0)[:, :, None]  # (D, T, 1)
         self.esn.fit(U, Y)
         self._prepare()
         self._check_against_predict(U[:2, :50])
@@ -300,8 +307,10 @@ def make_model(name, task, *, mode, seed, xp=np, overrides=None):
         params.update(overrides)
         params["random_state"] = seed
         locality = params.pop("locality", config.get("locality"))
+        input_noise = params.pop("input_noise", config.get("input_noise", 0.0))
         if locality is not None:
-            return LocalESN(locality=locality, xp=xp, **params), {"locality": locality, **params}
+            model = LocalESN(locality=locality, input_noise=input_noise, xp=xp, **params)
+            return model, {"locality": locality, "input_noise": input_noise, **params}
         return ESNRegressor(**params), params
     if name in RNN_CLASSES:
         params = dict(RNN_SETTINGS[mode])

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import warnings
 
 import numpy as np
 import scipy.linalg
@@ -226,45 +225,52 @@ class RecurrentOperator:
         return x @ self._Wt
 
 
-def solve_spd(A, B):
-    """Solve ``A X = B`` for symmetric positive-definite ``A``.
+def solve_spd(A, B, *, check_condition=False):
+    """Solve ``A X = B`` for symmetric positive-definite ``A`` by Cholesky.
 
-    NumPy inputs use SciPy's Cholesky-based ``solve(assume_a="pos")``, the
-    fast path for this structure; other namespaces factorise with
-    ``xp.linalg.cholesky`` to detect indefiniteness and then solve with
-    ``xp.linalg.solve``. Raises :class:`SolveFailedError` when the matrix is
-    not numerically positive definite or is ill-conditioned, so that the
-    caller can fall back to :func:`solve_symmetric_lstsq`.
+    NumPy inputs use SciPy's ``cho_factor``/``cho_solve``; other namespaces
+    factorise with ``xp.linalg.cholesky`` (to detect indefiniteness) and
+    solve with ``xp.linalg.solve``. Raises :class:`SolveFailedError` when
+    the factorisation fails (A is not numerically positive definite), and,
+    with ``check_condition``, when A is so ill-conditioned that the
+    solution is mostly rounding error (cond(A) > 1/eps, estimated from the
+    factor's diagonal), so that the caller can fall back to
+    :func:`solve_symmetric_lstsq`.
+
+    A Cholesky solve is backward stable: for a positive-definite ridge
+    system (alpha > 0) its solution is the exact ridge solution of a nearby
+    problem even when A is ill-conditioned, which is why the condition
+    check is the caller's choice.
     """
     xp = get_namespace(A, B)
     if is_numpy(xp):
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", scipy.linalg.LinAlgWarning)
-            try:
-                return scipy.linalg.solve(A, B, assume_a="pos", check_finite=False)
-            except (np.linalg.LinAlgError, scipy.linalg.LinAlgWarning, ValueError) as exc:
-                raise SolveFailedError(str(exc)) from exc
-    try:
-        L = xp.linalg.cholesky(A)
-    except Exception as exc:  # each library raises its own LinAlgError type
-        raise SolveFailedError(str(exc)) from exc
-    diag = xp.abs(xp.linalg.diagonal(L)) if hasattr(xp.linalg, "diagonal") else xp.abs(_diag(L, xp))
-    if not bool(xp.all(xp.isfinite(diag))) or float(xp.min(diag)) <= 0.0:
-        raise SolveFailedError("Cholesky factor has a non-positive or non-finite diagonal")
-    # cond(A) = cond(L)^2; the ratio of L's diagonal extremes bounds cond(L) from below.
-    eps = float(xp.finfo(A.dtype).eps)
-    if (float(xp.min(diag)) / float(xp.max(diag))) ** 2 < eps:
-        raise SolveFailedError("matrix is ill-conditioned")
-    X = xp.linalg.solve(A, B)
+        try:
+            factor = scipy.linalg.cho_factor(A, lower=True, check_finite=False)
+        except (np.linalg.LinAlgError, ValueError) as exc:
+            raise SolveFailedError(str(exc)) from exc
+        diag = np.abs(np.diag(factor[0]))
+    else:
+        try:
+            factor = xp.linalg.cholesky(A)
+        except Exception as exc:  # each library raises its own LinAlgError type
+            raise SolveFailedError(str(exc)) from exc
+        diag = to_numpy(xp.abs(_diag(factor, xp)))
+    if not np.all(np.isfinite(diag)) or diag.min() <= 0.0:
+        raise SolveFailedError("the Cholesky factor has a non-positive or non-finite diagonal")
+    # cond(A) = cond(L)^2, and the ratio of L's diagonal extremes bounds cond(L) from below.
+    if check_condition and (diag.min() / diag.max()) ** 2 < float(np.finfo(diag.dtype).eps):
+        raise SolveFailedError("the matrix is singular to working precision")
+    X = scipy.linalg.cho_solve(factor, B, check_finite=False) if is_numpy(xp) else xp.linalg.solve(A, B)
     if not bool(xp.all(xp.isfinite(X))):
-        raise SolveFailedError("solve produced non-finite values")
+        raise SolveFailedError("the solve produced non-finite values")
     return X
 
 
 def _diag(M, xp):
+    """Main diagonal of a square matrix with Array-API calls only."""
     n = M.shape[0]
-    idx = xp.arange(n)
-    return xp.reshape(M, (-1,))[idx * (n + 1)]
+    index = xp.arange(n, **device_kwargs(M, xp)) * (n + 1)
+    return xp.take(xp.reshape(M, (-1,)), index)
 
 
 def solve_symmetric_lstsq(A, B):

@@ -92,10 +92,10 @@ class GramAccumulator:
     def solve(self, alpha):
         """Ridge coefficients (F, k) and intercept (k,), in float64.
 
-        Cholesky first; if the system is singular or ill-conditioned (for
-        example alpha=0 with collinear features), a minimum-norm
-        least-squares solution through the symmetric eigendecomposition,
-        with a ``LinAlgWarning``.
+        Cholesky first. If it fails (the system is not numerically positive
+        definite, as with alpha=0 and collinear features, or a penalty below
+        rounding level), a minimum-norm least-squares solution through the
+        symmetric eigendecomposition, with a ``LinAlgWarning``.
         """
         xp = get_namespace(self.xx)
         if self.n_samples == 0:
@@ -103,7 +103,11 @@ class GramAccumulator:
         n_features = self.xx.shape[0]
         A = self.xx + alpha * xp.eye(n_features, dtype=xp.float64, **device_kwargs(self.xx, xp))
         try:
-            coef = solve_spd(A, self.xy)
+            # With a positive penalty the system is positive definite and its
+            # Cholesky solution is the ridge solution, however ill-conditioned
+            # the states; only ordinary least squares (alpha=0) needs the
+            # singularity check and the minimum-norm fallback.
+            coef = solve_spd(A, self.xy, check_condition=alpha == 0)
         except SolveFailedError as exc:
             warnings.warn(
                 f"the ridge system (alpha={alpha}) is singular or ill-conditioned ({exc}); "

@@ -1,5 +1,7 @@
 """RidgeReadout: agreement with scikit-learn's Ridge, streaming, fallbacks."""
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -71,6 +73,24 @@ def test_singular_system_falls_back_to_least_squares_with_warning():
     # The minimum-norm solution splits the weight evenly.
     np.testing.assert_allclose(r.coef_, [1.5, 1.5], rtol=1e-8)
     assert np.all(np.isfinite(r.predict(X)))
+
+
+def test_small_penalty_on_ill_conditioned_features_keeps_the_ridge_solution():
+    # Nearly collinear, large features: cond(X^T X + alpha I) ~ 7e16, beyond
+    # 1/eps. With alpha > 0 the system is still positive definite and the
+    # Cholesky solution is the ridge solution; a truncated pseudo-inverse
+    # (the fallback) would regularise more than asked, visibly in the output.
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2000, 1))
+    X = 100 * np.hstack([x, x + 1e-9 * rng.standard_normal((2000, 1)), rng.standard_normal((2000, 3))])
+    y = X @ np.array([0.01, 0.02, -0.01, 0.005, 0.0]) + 0.01 * rng.standard_normal(2000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", scipy.linalg.LinAlgWarning)
+        ours = RidgeReadout(alpha=1e-10).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)  # scikit-learn warns, then solves
+        ref = Ridge(alpha=1e-10, solver="cholesky").fit(X, y)
+    np.testing.assert_allclose(ours.predict(X), ref.predict(X), rtol=0, atol=1e-8)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -286,7 +286,8 @@ def _validate_one(seq, *, label, ndims, dtype, xp):
         raise ValueError(
             f"{label} must be {' or '.join(f'{d}-D' for d in ndims)}, got shape {arr.shape}"
         )
-    return check_array(arr, dtype=_np_dtype(dtype), input_name=label, ensure_2d=False)
+    return check_array(arr, dtype=_np_dtype(dtype), input_name=label, ensure_2d=False,
+                       allow_nd=max(ndims) > 2)
 
 
 def _stack_padded(arrays, xp):
@@ -359,33 +360,55 @@ def validate_series(estimator, X, y=None, *, reset, dtype, min_length=1, y_per_s
         one_d = Y.ndim == 1
         return batch, xp.reshape(Y, (1, Y.shape[0], -1)), one_d
 
-    layout = "list" if isinstance(X, (list, tuple)) else "array"
-    items = _as_list(X, "X")
-    xp = get_namespace(*[a for a in items if hasattr(a, "shape")])
-    target_dtype = resolve_dtype(dtype, xp) if dtype is not None else xp.float64
-    arrays = [_validate_one(a, label=f"X[{i}]", ndims=(2,), dtype=target_dtype, xp=xp)
-              for i, a in enumerate(items)]
-    widths = sorted({int(a.shape[1]) for a in arrays})
-    if len(widths) > 1:
-        raise ValueError(f"all series in X must have the same number of features, got {widths}")
+    if isinstance(X, (list, tuple)):
+        items = _as_list(X, "X")
+        xp = get_namespace(*[a for a in items if hasattr(a, "shape")])
+        target_dtype = resolve_dtype(dtype, xp) if dtype is not None else xp.float64
+        arrays = [_validate_one(a, label=f"X[{i}]", ndims=(2,), dtype=target_dtype, xp=xp)
+                  for i, a in enumerate(items)]
+        widths = sorted({int(a.shape[1]) for a in arrays})
+        if len(widths) > 1:
+            raise ValueError(f"all series in X must have the same number of features, got {widths}")
+        data, layout = _stack_padded(arrays, xp), "list"
+        lengths = [int(a.shape[0]) for a in arrays]
+    else:
+        # A 3-D array is validated in one call, however many series it holds.
+        xp = get_namespace(X)
+        target_dtype = resolve_dtype(dtype, xp) if dtype is not None else xp.float64
+        data = _validate_one(X, label="X", ndims=(3,), dtype=target_dtype, xp=xp)
+        if data.shape[0] == 0:
+            raise ValueError("X holds no series (shape[0] is 0); expected at least one")
+        layout = "array"
+        widths = [int(data.shape[2])]
+        lengths = [int(data.shape[1])] * int(data.shape[0])
     _set_n_features(estimator, widths[0], reset)
-    lengths = [int(a.shape[0]) for a in arrays]
     short = [i for i, n in enumerate(lengths) if n < min_length]
     if short:
         raise ValueError(
             f"series {short[:5]} of X have {[lengths[i] for i in short[:5]]} time steps, fewer than "
             f"the {min_length} needed (washout={min_length - 1} plus at least one step to train on)"
         )
-    batch = SequenceBatch(_stack_padded(arrays, xp), lengths, xp, layout)
+    batch = SequenceBatch(data, lengths, xp, layout)
     if y is None:
         return batch, None, False
     if y_per_series:
         Y = _validate_one(y, label="y", ndims=(1, 2), dtype=target_dtype, xp=xp)
-        if Y.shape[0] != len(arrays):
+        if Y.shape[0] != batch.n_series:
             raise ValueError(
-                f"y has {Y.shape[0]} labels but X has {len(arrays)} series; expected one label per series"
+                f"y has {Y.shape[0]} labels but X has {batch.n_series} series; expected one label per series"
             )
         return batch, Y if Y.ndim == 2 else xp.reshape(Y, (-1, 1)), Y.ndim == 1
+    if layout == "array" and not isinstance(y, (list, tuple)):
+        Y = _validate_one(y, label="y", ndims=(2, 3), dtype=target_dtype, xp=xp)
+        if tuple(Y.shape[:2]) != tuple(data.shape[:2]):
+            raise ValueError(
+                f"y must have shape ({data.shape[0]}, {data.shape[1]}) or ({data.shape[0]}, "
+                f"{data.shape[1]}, n_outputs) to match X, got {tuple(Y.shape)}"
+            )
+        one_d = Y.ndim == 2
+        return batch, (xp.expand_dims(Y, axis=2) if one_d else Y), one_d
+    arrays = [data[i, :n, ...] for i, n in enumerate(lengths)] if layout == "array" else arrays
+
     targets = _as_list(y, "y")
     if len(targets) != len(arrays):
         raise ValueError(

@@ -63,6 +63,9 @@ def test_invalid_parameters(params, error, match):
         ([X[:30], X[:20]], [y[:30]], ValueError, "X has 2 series but y has 1"),
         ([X[:30], X[:20]], [y[:30], y[:19]], ValueError, r"X\[1\] and y\[1\] have different numbers of time steps: 20 and 19"),
         ([], [], ValueError, "empty list of series"),
+        (np.stack([X[:30], X[:30]]), np.ones((2, 29)), ValueError, r"y must have shape \(2, 30\) or \(2, 30, n_outputs\)"),
+        (np.zeros((0, 30, 2)), np.zeros((0, 30)), ValueError, "0 sample|no series"),
+        (np.stack([X[:30], X[:30]]).astype(complex), np.ones((2, 30)), ValueError, "Complex data not supported"),
         ([X[:30], np.full((20, 2), np.nan)], [y[:30], y[:20]], ValueError, r"X\[1\] contains NaN"),
     ],
 )

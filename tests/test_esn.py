@@ -13,16 +13,13 @@ from sklearn.preprocessing import StandardScaler
 
 import reservoir.esn
 from reservoir import ESNClassifier, ESNRegressor, ReservoirTransformer
+from reservoir.metrics import nrmse
 
 
 @pytest.fixture(scope="module")
 def sine():
     t = np.arange(1500) * 0.1
     return np.column_stack([np.sin(t), np.cos(0.5 * t)])
-
-
-def nrmse(y_true, y_pred):
-    return float(np.sqrt(np.mean((y_true - y_pred) ** 2)) / np.std(y_true))
 
 
 def test_mackey_glass_one_step_ahead_with_300_units(mackey_glass_series):

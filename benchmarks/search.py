@@ -67,6 +67,9 @@ SPACES = {
         locality=randint(1, 4), n_units=[300], spectral_radius=uniform(0.05, 1.2),
         leak_rate=uniform(0.1, 0.9), input_scaling=loguniform(0.02, 2.0),
         bias_scaling=uniform(0.0, 1.5), alpha=loguniform(1e-9, 1e-3), readout_features=[SQUARED],
+        # Training-input noise, as on Kuramoto-Sivashinsky; a first search without it
+        # (16 candidates) reached 5.2 on validation and 4.2 on the test windows.
+        input_noise=loguniform(1e-5, 3e-3),
     ),
     "kuramoto_sivashinsky": dict(
         locality=randint(2, 9), n_units=[300], spectral_radius=uniform(0.05, 1.2),
@@ -76,10 +79,14 @@ SPACES = {
         # candidates) diverged within 0.1 Lyapunov time, despite one-step errors of 1e-4.
         input_noise=loguniform(1e-5, 3e-3),
     ),
+    # Topology and density were added after searches over the others (60 and 100
+    # candidates) stopped at 0.16 on validation and 0.20 on the test series;
+    # NARMA10's products of past inputs and outputs favour squared-state features.
     "narma10": dict(
         n_units=[200], spectral_radius=uniform(0.3, 1.3), leak_rate=uniform(0.2, 0.8),
         input_scaling=loguniform(0.002, 1.0), bias_scaling=uniform(0.0, 1.5),
         alpha=loguniform(1e-12, 1e-3), readout_features=[SQUARED, LINEAR],
+        topology=["random", "orthogonal", "ring"], density=loguniform(0.02, 1.0),
     ),
 }
 
@@ -91,7 +98,11 @@ STARTS = {
     # The tuned 1000-unit leaky ESN of REFERENCES.md, with its ridge penalty 1e-10.
     "mackey_glass": dict(n_units=1000, spectral_radius=1.1, leak_rate=0.5, input_scaling=0.5,
                          bias_scaling=0.5, alpha=1e-10, readout_features=LINEAR),
-    # The best of that first search, with input noise 1e-3.
+    # The winner of the search without input noise, with input noise 1e-4.
+    "lorenz96": dict(locality=2, n_units=300, spectral_radius=0.8597, leak_rate=0.2431,
+                     input_scaling=0.06164, bias_scaling=0.6995, alpha=3.31e-8,
+                     readout_features=SQUARED, input_noise=1e-4),
+    # The best of a first Kuramoto-Sivashinsky search (no noise), with input noise 1e-3.
     "kuramoto_sivashinsky": dict(locality=5, n_units=300, spectral_radius=0.486, leak_rate=0.776,
                                  input_scaling=0.104, bias_scaling=0.256, alpha=8.3e-6,
                                  readout_features=SQUARED, input_noise=1e-3),

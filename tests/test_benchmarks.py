@@ -55,3 +55,22 @@ def test_search_entry_runs_without_writing():
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "best:" in proc.stdout
     assert sorted(p.read_text() for p in (ROOT / "benchmarks" / "configs").glob("*.json")) == configs
+
+
+def test_search_refinement_keeps_the_ranges_and_never_gets_worse():
+    from scipy.stats import loguniform, randint, uniform
+
+    from benchmarks import search
+
+    rng = __import__("numpy").random.default_rng(0)
+    for _ in range(200):
+        assert 0.01 <= search._perturb(0.02, loguniform(0.01, 1.0), rng) <= 1.0
+        assert 0.3 <= search._perturb(1.5, uniform(0.3, 1.3), rng) <= 1.6
+        assert search._perturb(3, randint(1, 4), rng) in (2, 3)
+        assert search._perturb("a", ["a", "b"], rng) in ("a", "b")
+    best, ranked = search.search("narma10", n_iter=2, n_keep=1, n_reseeds=1, refine=3,
+                                 progress=False, cache_dir=None)
+    assert best is ranked[0]
+    assert len(best["values"]) == 2
+    if best.get("refined"):     # the search's own winner comes next
+        assert best["mean_score"] > ranked[1]["mean_score"]

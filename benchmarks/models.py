@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +52,7 @@ def reservoirpy_available():
     return True
 
 
-@lru_cache(maxsize=None)
+@cache
 def _read_config(name):
     path = CONFIG_DIR / f"{name}.json"
     if not path.exists():

@@ -52,12 +52,12 @@ def vpt_distribution_plot(path, vpts):
     """Box plots of the valid prediction time over test windows and seeds, per task and model."""
     tasks = [t for t in vpts if vpts[t]]
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 4), squeeze=False)
-    for ax, task in zip(axes[0], tasks):
+    for ax, task in zip(axes[0], tasks, strict=True):
         models = list(vpts[task])
         data = [np.asarray(vpts[task][m]) for m in models]
         box = ax.boxplot(data, patch_artist=True, showmeans=True)
         ax.set_xticks(range(1, len(models) + 1), models)
-        for patch, m in zip(box["boxes"], models):
+        for patch, m in zip(box["boxes"], models, strict=True):
             patch.set_facecolor(COLORS.get(m, "grey"))
             patch.set_alpha(0.5)
         for i, d in enumerate(data, start=1):

@@ -104,7 +104,8 @@ def format_table(rows):
     numeric = {2, 4, 5, 6, 7, 8}
     out = []
     for j, line in enumerate(lines):
-        cells = [c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(line, widths))]
+        cells = [c.rjust(w) if i in numeric else c.ljust(w)
+                 for i, (c, w) in enumerate(zip(line, widths, strict=True))]
         out.append("  ".join(cells).rstrip())
         if j == 0:
             out.append("  ".join("-" * w for w in widths))

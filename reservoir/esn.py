@@ -217,7 +217,7 @@ class _BaseReservoir(BaseEstimator):
         when the number of inputs does, and NumPy and CuPy fits with the same
         seed use bit-identical weights.
         """
-        rec_rng, in_rng, bias_rng, fb_rng, self._noise_seed = rng.spawn(5)
+        rec_rng, in_rng, bias_rng, fb_rng, self._noise_rng = rng.spawn(5)
         self.W_ = recurrent_weights(
             self.n_units, spectral_radius=self.spectral_radius, density=self.density,
             in_degree=self.in_degree, distribution=self.distribution, topology=self.topology,
@@ -233,6 +233,8 @@ class _BaseReservoir(BaseEstimator):
                 self.n_units, n_feedback, feedback_scaling=self.feedback_scaling,
                 random_state=fb_rng,
             )
+        elif hasattr(self, "W_fb_"):
+            del self.W_fb_  # left by an earlier fit with feedback
 
     def _prepared(self, xp, dtype, like):
         """Device copies of the weights for data in namespace ``xp``.
@@ -469,7 +471,7 @@ class _ReadoutReservoir(_BaseReservoir):
         """Pre-activation noise for fit, drawn on the host per chunk and moved once."""
         if not self.noise_level:
             return None
-        rng = np.random.default_rng(self._noise_seed)
+        rng = self._noise_rng
 
         def draw(t0, shape):
             host = rng.standard_normal(shape) * float(self.noise_level)

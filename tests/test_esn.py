@@ -147,6 +147,15 @@ def test_output_feedback_is_teacher_forced_in_fit_and_generative_in_predict(sine
     assert np.all(np.isfinite(esn.forecast(50)))
 
 
+def test_refit_without_feedback_forgets_the_feedback_weights(sine):
+    X, y = sine[:-1], sine[1:]
+    esn = ESNRegressor(n_units=50, feedback_scaling=0.2, random_state=0).fit(X, y)
+    esn.set_params(feedback_scaling=None).fit(X, y)
+    assert not hasattr(esn, "W_fb_")
+    fresh = ESNRegressor(n_units=50, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(esn.forecast(20), fresh.forecast(20))
+
+
 def test_several_series_train_one_readout():
     rng = np.random.default_rng(0)
     series = [np.cumsum(rng.standard_normal((n, 1)), axis=0) * 0.05 for n in (300, 300)]

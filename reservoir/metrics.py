@@ -30,10 +30,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.linalg
 
 from ._backend import get_namespace, to_numpy
 from ._validation import check_generator, check_interval
+from .readout import RidgeReadout
 
 __all__ = [
     "ValidPredictionTime",
@@ -315,8 +315,8 @@ def memory_capacity_from_states(states, inputs, *, max_delay, washout=0, test_si
     test_size : float or int, default=0.25
         Held-out steps at the end (fraction of the used steps, or a count).
     alpha : float, default=1e-8
-        Ridge penalty on the centred states; the readouts are solved
-        together through one SVD of the training states.
+        Ridge penalty of the readout (:class:`reservoir.RidgeReadout`,
+        unpenalised intercept); all delays are one multi-output fit.
     return_curve : bool, default=False
         Also return MC_k for every delay (the "forgetting curve").
 
@@ -369,28 +369,16 @@ def memory_capacity_from_states(states, inputs, *, max_delay, washout=0, test_si
 
     rows = np.arange(start, X.shape[0])
     train, test = rows[:n_train], rows[n_train:]
-    x_mean = X[train].mean(axis=0)
-    U_, s, Vt = scipy.linalg.svd(X[train] - x_mean, full_matrices=False)
-    if alpha > 0:
-        filt = s / (s * s + alpha)
-    else:
-        cutoff = s[0] * max(X.shape) * np.finfo(np.float64).eps if s.size else 0.0
-        filt = np.divide(1.0, s, out=np.zeros_like(s), where=s > cutoff)
-    Xc_test = X[test] - x_mean
-    curve = np.empty(max_delay)
-    block = 256  # delays solved at a time: bounds memory at (n_timesteps x 256)
-    for k0 in range(1, max_delay + 1, block):
-        delays = np.arange(k0, min(k0 + block, max_delay + 1))
-        Y_train = u[train[:, None] - delays[None, :]]
-        Y_test = u[test[:, None] - delays[None, :]]
-        y_mean = Y_train.mean(axis=0)
-        coef = Vt.T @ (filt[:, None] * (U_.T @ (Y_train - y_mean)))
-        P = Xc_test @ coef
-        P = P - P.mean(axis=0)
-        T = Y_test - Y_test.mean(axis=0)
-        cov = np.sum(P * T, axis=0)
-        var = np.sum(P * P, axis=0) * np.sum(T * T, axis=0)
-        curve[delays - 1] = np.divide(cov * cov, var, out=np.zeros_like(cov), where=var > 0)
+    delays = np.arange(1, max_delay + 1)
+    # One multi-output ridge readout recalls every delay: a single factorisation.
+    readout = RidgeReadout(alpha=alpha).fit(X[train], u[train[:, None] - delays[None, :]])
+    P = readout.predict(X[test])
+    T = u[test[:, None] - delays[None, :]]
+    P = P - P.mean(axis=0)
+    T = T - T.mean(axis=0)
+    cov = np.sum(P * T, axis=0)
+    var = np.sum(P * P, axis=0) * np.sum(T * T, axis=0)
+    curve = np.divide(cov * cov, var, out=np.zeros_like(cov), where=var > 0)
     mc = float(curve.sum())
     return (mc, curve) if return_curve else mc
 

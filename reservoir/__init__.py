@@ -1,15 +1,19 @@
 """reservoir: echo state networks and reservoir computing on NumPy or CuPy.
 
-Fixed random recurrent reservoirs with exact spectral-radius control, a
-streaming ridge readout, and scikit-learn estimators for regression,
-classification and closed-loop forecasting of chaotic series; gradient-trained
-Elman, LSTM and GRU networks with the same interface, for comparison.
+Fixed random recurrent reservoirs with exact spectral-radius control (the
+runtime :class:`Reservoir`), a streaming ridge readout, and scikit-learn
+estimators for regression, classification and closed-loop forecasting of
+chaotic series, with time-series model selection; gradient-trained Elman,
+LSTM and GRU networks with the same interface, for comparison.
 """
 
 from . import datasets, diagnostics, lyapunov, metrics
-from .esn import ESNClassifier, ESNRegressor, ReservoirTransformer
+from .classifier import ESNClassifier
+from .esn import ESNRegressor
 from .readout import RidgeReadout
 from .rnn import ElmanRegressor, GRURegressor, LSTMRegressor
+from .runtime import Reservoir
+from .transformer import ReservoirTransformer
 
 __all__ = [
     "ESNClassifier",
@@ -17,6 +21,7 @@ __all__ = [
     "ElmanRegressor",
     "GRURegressor",
     "LSTMRegressor",
+    "Reservoir",
     "ReservoirTransformer",
     "RidgeReadout",
     "datasets",

@@ -12,7 +12,6 @@ when the caller explicitly asks for it.
 from __future__ import annotations
 
 import contextlib
-import sys
 
 import numpy as np
 import scipy.linalg
@@ -29,7 +28,6 @@ __all__ = [
     "is_cupy",
     "is_numpy",
     "limit_blas_threads",
-    "namespace_by_name",
     "resolve_dtype",
     "solve_spd",
     "solve_symmetric_lstsq",
@@ -71,24 +69,6 @@ def is_numpy(xp) -> bool:
 def is_cupy(xp) -> bool:
     """True when ``xp`` is CuPy (or its Array-API compatibility wrapper)."""
     return array_api_compat.is_cupy_namespace(xp)
-
-
-def namespace_by_name(name: str):
-    """The namespace for ``"numpy"`` or ``"cupy"``, with a clear error if CuPy is missing."""
-    if name == "numpy":
-        return _np_compat
-    if name == "cupy":
-        try:
-            import cupy  # noqa: F401  (deliberately lazy: CuPy is optional)
-        except ImportError as exc:
-            raise ImportError(
-                "backend='cupy' needs CuPy; install the extra that matches your CUDA "
-                "toolkit, e.g. pip install 'reservoir-esn[cuda12]'"
-            ) from exc
-        from sklearn.externals.array_api_compat import cupy as cupy_compat
-
-        return cupy_compat
-    raise ValueError(f"backend must be 'numpy' or 'cupy', got {name!r}")
 
 
 def device_of(x):
@@ -164,12 +144,6 @@ def _numpy_dtype_of(dtype):
         return np.dtype(dtype)
     except TypeError:
         return np.dtype(str(dtype).rsplit(".", 1)[-1])
-
-
-def _is_sparse(a) -> bool:
-    if scipy.sparse.issparse(a):
-        return True
-    return "cupyx.scipy.sparse" in sys.modules and type(a).__module__.startswith("cupyx.scipy.sparse")
 
 
 def limit_blas_threads(xp, small):

@@ -7,12 +7,8 @@ NumPy arrays ready to plot.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import clone
-
 from ._backend import device_kwargs, to_namespace, to_numpy
 from ._validation import check_generator, check_interval, validate_series
-from .rnn._cells import backward, forward, parameters_to_namespace
-from .rnn._estimators import _BaseRecurrentRegressor
 
 __all__ = ["echo_state_property", "gradient_norm_by_lag"]
 
@@ -68,45 +64,17 @@ def gradient_norm_by_lag(model, X, y, *, max_lag=None, layer=-1):
     >>> bool(norms[20] < norms[0])
     True
     """
-    if not isinstance(model, _BaseRecurrentRegressor):
+    if not hasattr(model, "state_gradient_norms"):
         raise TypeError(
             "model must be an ElmanRegressor, LSTMRegressor or GRURegressor, "
             f"got {type(model).__name__}"
         )
-    fitted = hasattr(model, "params_")
-    # Validation sets n_features_in_ on a fresh estimator: do it on a copy.
-    holder = model if fitted else clone(model)
-    if not fitted:
-        holder._validate_params()
-    batch, Y, _ = validate_series(holder, X, y, reset=not fitted, dtype=model.dtype)
-    xp = batch.xp
-    device = device_kwargs(batch.data, xp).get("device")
-    if fitted:
-        if Y.shape[2] != model.n_outputs_:
-            raise ValueError(f"y has {Y.shape[2]} outputs, but the model has {model.n_outputs_}")
-        spec, params = model._prepared(xp, batch.data)
-    else:
-        spec, host = holder._initial_network(holder.n_features_in_, Y.shape[2],
-                                             check_generator(model.random_state))
-        params = parameters_to_namespace(host, xp, dtype=batch.data.dtype, device=device)
-    check_interval("layer", layer, low=-spec.n_layers, high=spec.n_layers - 1, integer=True)
-    shortest = min(batch.lengths)
+    per_step, lengths = model.state_gradient_norms(X, y, layer=layer)
+    shortest = min(lengths)
     if max_lag is None:
         max_lag = shortest - 1
     check_interval("max_lag", max_lag, low=0, high=shortest - 1, integer=True)
-
-    Y_hat, _, cache = forward(spec, params, batch.data)
-    last = np.zeros(Y_hat.shape[:2])
-    for b, n in enumerate(batch.lengths):
-        last[b, n - 1] = 1.0
-    last = to_namespace(last, xp, dtype=Y_hat.dtype, device=device)
-    # Summing the per-series losses keeps each series' gradient in its own row.
-    _, _, dh = backward(spec, params, cache, (Y_hat - Y) * last[:, :, None], record_layer=layer)
-
-    D = xp.stack(dh, axis=1)
-    per_step = to_numpy(xp.sqrt(xp.sum(D * D, axis=2)))  # (n_series, n_timesteps), one transfer
-    norms = np.stack([per_step[b, n - 1 - np.arange(max_lag + 1)]
-                      for b, n in enumerate(batch.lengths)])
+    norms = np.stack([per_step[b, n - 1 - np.arange(max_lag + 1)] for b, n in enumerate(lengths)])
     return np.arange(max_lag + 1), norms.mean(axis=0)
 
 
@@ -161,9 +129,11 @@ def echo_state_property(estimator, X, *, n_initial_states=5, state_scale=1.0, th
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(estimator)
-    if not hasattr(estimator, "W_"):
+    reservoir = getattr(estimator, "reservoir_", None)
+    if reservoir is None:
         raise TypeError(
-            f"estimator must be a fitted reservoir estimator (with W_), got {type(estimator).__name__}"
+            "estimator must be a fitted reservoir estimator (with reservoir_), "
+            f"got {type(estimator).__name__}"
         )
     check_interval("n_initial_states", n_initial_states, low=2, integer=True)
     check_interval("state_scale", state_scale, low=0, low_inclusive=False)
@@ -173,13 +143,12 @@ def echo_state_property(estimator, X, *, n_initial_states=5, state_scale=1.0, th
     if batch.layout != "single":
         raise ValueError("X must be one series of shape (n_timesteps, n_features)")
     xp = batch.xp
-    res = estimator._prepared(xp, estimator._target_dtype(xp), batch.data)
     rng = check_generator(random_state)
-    x0 = rng.uniform(-state_scale, state_scale, (n_initial_states, res.n_units))
-    x0 = to_namespace(x0, xp, dtype=res.dtype, **device_kwargs(batch.data, xp))
+    x0 = rng.uniform(-state_scale, state_scale, (n_initial_states, reservoir.n_units))
+    x0 = to_namespace(x0, xp, dtype=batch.data.dtype, **device_kwargs(batch.data, xp))
     inputs = xp.broadcast_to(batch.data, (n_initial_states,) + tuple(batch.data.shape[1:]))
     distances = []
-    for _, S in res.states(inputs, x0):
+    for _, S in reservoir.iter_states(inputs, x0):
         gap = S - S[0:1, ...]
         distances.append(to_numpy(xp.max(xp.sqrt(xp.sum(gap * gap, axis=2)), axis=0)))
     distance = np.concatenate(distances)

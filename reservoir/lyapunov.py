@@ -41,12 +41,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import scipy.sparse
 from scipy.integrate import solve_ivp
 
 from ._backend import to_numpy
 from ._validation import check_generator, check_interval
-from .activations import ACTIVATIONS, get_activation
+from .runtime import Reservoir
 
 __all__ = [
     "driven_lyapunov_exponent",
@@ -340,30 +339,25 @@ def driven_lyapunov_exponent(W, W_in, bias, inputs, *, leak_rate=1.0, activation
     True
     """
     _check_method(method)
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-    leak_rate = float(check_interval("leak_rate", leak_rate, low=0, high=1, low_inclusive=False))
     check_interval("washout", washout, low=0, integer=True)
     check_interval("perturbation", perturbation, low=0, high=1e-2, low_inclusive=False)
-    W = W if scipy.sparse.issparse(W) else np.asarray(to_numpy(W), dtype=np.float64)
-    W_in = W_in if scipy.sparse.issparse(W_in) else np.asarray(to_numpy(W_in), dtype=np.float64)
-    shape = getattr(W, "shape", ())
-    if len(shape) != 2 or shape[0] != shape[1] or shape[0] == 0:
-        raise ValueError(f"W must be a square (n_units, n_units) matrix, got shape {shape}")
-    N = shape[0]
+    reservoir = Reservoir(W, W_in, bias, leak_rate=leak_rate, activation=activation)
+    return _driven_exponent(reservoir, inputs, washout=washout, initial_state=initial_state,
+                            method=method, perturbation=perturbation, random_state=random_state)
+
+
+def _driven_exponent(reservoir, inputs, *, washout, initial_state, method, perturbation,
+                     random_state):
+    """Benettin's estimate along the run of ``reservoir`` driven by ``inputs`` (host float64)."""
+    N = reservoir.n_units
     U = np.asarray(to_numpy(inputs), dtype=np.float64)
     if U.ndim == 1:
         U = U[:, None]
-    if U.ndim != 2:
-        raise ValueError(f"inputs must have shape (n_timesteps, n_features), got shape {U.shape}")
-    if W_in.shape != (N, U.shape[1]):
+    if U.ndim != 2 or U.shape[1] != reservoir.n_features:
         raise ValueError(
-            f"W_in must have shape ({N}, {U.shape[1]}) for W of shape {shape} and inputs of "
-            f"shape {U.shape}, got {W_in.shape}"
+            f"inputs must have shape (n_timesteps, {reservoir.n_features}) for W_in of shape "
+            f"{reservoir.W_in.shape}, got shape {U.shape}"
         )
-    b = np.asarray(to_numpy(bias), dtype=np.float64).reshape(-1)
-    if b.shape != (N,):
-        raise ValueError(f"bias must have shape ({N},), got shape {b.shape}")
     if U.shape[0] <= washout:
         raise ValueError(
             f"inputs has {U.shape[0]} time steps, which must exceed washout={washout}"
@@ -373,25 +367,18 @@ def driven_lyapunov_exponent(W, W_in, bias, inputs, *, leak_rate=1.0, activation
     x = np.zeros(N) if initial_state is None else np.asarray(initial_state, dtype=np.float64)
     if x.shape != (N,):
         raise ValueError(f"initial_state must have shape ({N},), got shape {x.shape}")
-    act = get_activation(activation, np)
-    f, df = act.function, act.derivative_from_output
-    a = leak_rate
-    drive = np.asarray(W_in @ U.T).T + b  # (T, N): all of W_in u(t) + b in one product
     rng = check_generator(random_state)
     v = _unit_rows(rng, (N,))
     size = 1.0 if method == "tangent" else perturbation * max(1.0, float(np.linalg.norm(x)))
     v = v * size
     total = 0.0
     for t in range(U.shape[0]):
-        fz = f(W @ x + drive[t])
         if method == "tangent":
-            v = (1.0 - a) * v + a * df(fz) * (W @ v)
+            x, v = reservoir.step(U[t], x, tangent=v)
         else:
-            y = x + v
-            y = (1.0 - a) * y + a * f(W @ y + drive[t])
-        x = (1.0 - a) * x + a * fz
-        if method != "tangent":
-            v = y - x
+            # The reference and the perturbed reservoir, driven by the same input, as one batch.
+            pair = reservoir.step(np.stack([U[t], U[t]]), np.stack([x, x + v]))
+            x, v = pair[0], pair[1] - pair[0]
         norm = float(np.linalg.norm(v))
         if norm == 0.0:
             # A dead perturbation (relu units all off): no growth at all.
@@ -406,12 +393,11 @@ def reservoir_lyapunov_exponent(reservoir, X, *, washout=100, method="tangent",
                                 random_state=None):
     """Largest Lyapunov exponent of a reservoir estimator driven by X.
 
-    Uses the fitted attributes ``W_``, ``W_in_``, ``bias_`` and the
-    parameters ``leak_rate`` and ``activation`` of a
-    :class:`reservoir.ReservoirTransformer` (or any estimator with them); an
-    unfitted one is cloned and fitted on X first. The computation is
-    :func:`driven_lyapunov_exponent`, from a zero initial state, without
-    output feedback.
+    Uses the fitted reservoir (``reservoir_``, a :class:`reservoir.Reservoir`)
+    of a :class:`reservoir.ReservoirTransformer`, :class:`reservoir.ESNRegressor`
+    or :class:`reservoir.ESNClassifier`; an unfitted one is cloned and fitted
+    on X first. The computation is :func:`driven_lyapunov_exponent`, from a
+    zero initial state, without output feedback.
 
     Parameters
     ----------
@@ -431,12 +417,15 @@ def reservoir_lyapunov_exponent(reservoir, X, *, washout=100, method="tangent",
     X = np.asarray(to_numpy(X), dtype=np.float64)
     if X.ndim == 1:
         X = X[:, None]
-    if not hasattr(reservoir, "W_"):
+    if not hasattr(reservoir, "reservoir_"):
         from sklearn.base import clone
 
         reservoir = clone(reservoir).fit(X)
-    return driven_lyapunov_exponent(
-        reservoir.W_, reservoir.W_in_, reservoir.bias_, X, leak_rate=reservoir.leak_rate,
-        activation=reservoir.activation, washout=washout, method=method,
-        random_state=random_state,
-    )
+    _check_method(method)
+    check_interval("washout", washout, low=0, integer=True)
+    res = reservoir.reservoir_
+    # Without its feedback weights: the reservoir driven by X alone, in float64.
+    plain = Reservoir(res.W, res.W_in, res.bias, leak_rate=res.leak_rate,
+                      activation=res.activation)
+    return _driven_exponent(plain, X, washout=washout, initial_state=None, method=method,
+                            perturbation=1e-8, random_state=random_state)

@@ -390,7 +390,7 @@ def memory_capacity(reservoir, *, max_delay=None, n_timesteps=7200, washout=200,
     Protocol: a single-feature i.i.d. input u(t), uniform on
     ``input_range``, of ``n_timesteps`` steps, drives a clone of
     ``reservoir`` (fitted on it, so its weights come from the reservoir's
-    own ``random_state``) from a zero state; ``transform`` gives the states;
+    own ``random_state``) from a zero state; ``fit_transform`` gives the states;
     :func:`memory_capacity_from_states` then trains one ridge readout per
     delay k = 1 .. ``max_delay`` on the steps after the washout and scores
     it on the last ``test_size`` steps. With the defaults and 100 units:
@@ -399,7 +399,7 @@ def memory_capacity(reservoir, *, max_delay=None, n_timesteps=7200, washout=200,
     Parameters
     ----------
     reservoir : estimator
-        Unfitted, with ``fit(X)`` and ``transform(X)`` returning states of
+        Unfitted, with ``fit_transform(X)`` returning states of
         shape (n_timesteps, n_units), such as
         :class:`reservoir.ReservoirTransformer`. It is cloned, never
         modified.
@@ -439,8 +439,11 @@ def memory_capacity(reservoir, *, max_delay=None, n_timesteps=7200, washout=200,
     if not (np.isfinite(low) and np.isfinite(high) and low < high):
         raise ValueError(f"input_range must be a pair (low, high) with low < high, got {input_range!r}")
     u = check_generator(random_state).uniform(low, high, (n_timesteps, 1))
-    estimator = clone(reservoir).fit(u)
-    states = estimator.transform(u)
+    estimator = clone(reservoir)
+    if "washout" in estimator.get_params():
+        # This protocol's own washout applies; the states must align with u.
+        estimator.set_params(washout=0)
+    states = estimator.fit_transform(u)
     if max_delay is None:
         W = getattr(estimator, "W_", None)
         max_delay = 2 * (W.shape[0] if W is not None else int(states.shape[1]))

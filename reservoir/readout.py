@@ -28,7 +28,94 @@ from ._backend import (
 )
 from ._validation import check_interval, validate_X, validate_X_y
 
-__all__ = ["GramAccumulator", "RidgeReadout"]
+__all__ = [
+    "READOUT_FEATURES",
+    "GramAccumulator",
+    "ReadoutFunction",
+    "RidgeReadout",
+    "check_readout_features",
+    "n_readout_features",
+    "readout_features",
+]
+
+READOUT_FEATURES = ("constant", "input", "state", "squared_state")
+
+
+def check_readout_features(value):
+    """``readout_features`` as a tuple, with a clear error for unknown or empty choices."""
+    features = (value,) if isinstance(value, str) else tuple(value)
+    unknown = [f for f in features if f not in READOUT_FEATURES]
+    if unknown or not any(f in features for f in ("input", "state", "squared_state")):
+        raise ValueError(
+            f"readout_features must be a tuple drawn from {READOUT_FEATURES} with at least one "
+            f"of 'input', 'state', 'squared_state'; got {value!r}"
+        )
+    return features
+
+
+def n_readout_features(features, n_inputs, n_units):
+    """Width F of the readout's feature vector (the constant is the intercept, not a column)."""
+    return (n_inputs * ("input" in features) + n_units * ("state" in features)
+            + n_units * ("squared_state" in features))
+
+
+def readout_features(inputs, states, features):
+    """The readout's feature vector [u(t); x(t); x(t)^2], concatenated along the last axis.
+
+    The constant feature is not built here: it is the readout's unpenalised
+    intercept.
+    """
+    xp = get_namespace(states)
+    parts = []
+    if "input" in features:
+        parts.append(inputs)
+    if "state" in features:
+        parts.append(states)
+    if "squared_state" in features:
+        parts.append(states * states)
+    return parts[0] if len(parts) == 1 else xp.concat(parts, axis=-1)
+
+
+class ReadoutFunction:
+    """A fitted linear readout as a function, y = [u; x; x^2] W_out^T + c.
+
+    Built once on the namespace and device of the data (never per step of a
+    closed loop) and called as ``readout(states, inputs)`` on arrays of shape
+    (..., n_units) and (..., n_features). This is what
+    :meth:`reservoir.Reservoir.generate` takes.
+
+    Parameters
+    ----------
+    coef : array of shape (n_outputs, F) or (F,)
+    intercept : float or array of shape (n_outputs,)
+    features : tuple of str
+        Drawn from :data:`READOUT_FEATURES`, in the order the columns of
+        ``coef`` were fitted.
+    like : array, optional
+        The coefficients are moved to this array's namespace and device.
+    dtype : dtype, optional
+    """
+
+    def __init__(self, coef, intercept, features, *, like=None, dtype=None):
+        from ._backend import to_namespace, to_numpy
+
+        xp = get_namespace(coef if like is None else like)
+        kw = {} if like is None else device_kwargs(like, xp)
+        if get_namespace(coef) is not xp:
+            coef = to_namespace(np.asarray(to_numpy(coef)), xp, **kw)
+        if dtype is not None:
+            coef = xp.astype(coef, dtype)
+        coef = xp.reshape(coef, (1, -1)) if coef.ndim == 1 else coef
+        if isinstance(intercept, (int, float, np.floating)):
+            intercept = xp.full((coef.shape[0],), float(intercept), dtype=coef.dtype, **kw)
+        elif get_namespace(intercept) is not xp:
+            intercept = to_namespace(np.asarray(to_numpy(intercept)), xp, **kw)
+        self.coef_t = coef.T
+        self.intercept = xp.astype(xp.reshape(intercept, (-1,)), coef.dtype)
+        self.features = tuple(features)
+
+    def __call__(self, states, inputs):
+        return readout_features(inputs, states, self.features) @ self.coef_t + self.intercept
 
 
 class GramAccumulator:
@@ -196,16 +283,31 @@ class RidgeReadout(RegressorMixin, BaseEstimator):
                 f"y has {Y.shape[1]} targets, but earlier calls had {self._accumulator.xy.shape[1]}"
             )
         self._accumulator.update(X, Y)
-        return self._set_solution(self._accumulator, dtype=dtype, y_one_d=self._y_one_d)
+        return self.fit_statistics(self._accumulator, dtype=dtype, y_one_d=self._y_one_d)
 
-    def _set_solution(self, accumulator, *, dtype, y_one_d):
-        """Solve the accumulated statistics and set ``coef_``/``intercept_`` in ``dtype``.
+    def fit_statistics(self, accumulator, *, dtype=None, y_one_d=False):
+        """Solve accumulated statistics and set ``coef_`` and ``intercept_``.
 
-        Also the entry point of estimators that stream their own features
-        into a :class:`GramAccumulator`.
+        The entry point of estimators that stream their own features into a
+        :class:`GramAccumulator`; later ``partial_fit`` calls add rows to it.
+
+        Parameters
+        ----------
+        accumulator : GramAccumulator
+        dtype : dtype, optional
+            Of the coefficients (float64, the statistics' own, when None).
+        y_one_d : bool, default=False
+            Targets had no output axis: ``coef_`` is then 1-D and
+            ``intercept_`` a scalar.
+
+        Returns
+        -------
+        self
         """
         xp = get_namespace(accumulator.xx)
         check_interval("alpha", self.alpha, low=0)
+        if dtype is None:
+            dtype = xp.float64
         coef, intercept = accumulator.solve(float(self.alpha))
         coef = xp.astype(coef.T, dtype)
         intercept = xp.astype(intercept, dtype)

@@ -48,12 +48,12 @@ def test_invalid_parameters(params, error, match):
 @pytest.mark.parametrize(
     "X_bad, y_bad, error, match",
     [
-        (X[:, 0], y, ValueError, "Expected 2D array, got 1D array"),
+        (X[:, 0], y, ValueError, r"X is 1-D with shape \(50,\); one series must be 2-D, of shape \(n_timesteps, n_features\). Reshape your data with X.reshape\(-1, 1\)"),
         (X[None, None], y, ValueError, r"X must be 2-D .* or 3-D .*, got shape \(1, 1, 50, 2\)"),
-        (np.where(np.arange(100).reshape(50, 2) == 7, np.nan, X), y, ValueError, "Input X contains NaN"),
-        (np.where(np.arange(100).reshape(50, 2) == 7, np.inf, X), y, ValueError, "Input X contains infinity"),
-        (X, np.where(np.arange(50) == 3, np.nan, y), ValueError, "Input y contains NaN"),
-        (X, y[:40], ValueError, "inconsistent numbers of samples: \\[50, 40\\]"),
+        (np.where(np.arange(100).reshape(50, 2) == 7, np.nan, X), y, ValueError, "X contains NaN at time step 3, feature 1. A reservoir steps through every time step in order and cannot skip a missing value: fill or interpolate"),
+        (np.where(np.arange(100).reshape(50, 2) == 7, np.inf, X), y, ValueError, "X contains infinity at time step 3, feature 1"),
+        (X, np.where(np.arange(50) == 3, np.nan, y), ValueError, "y contains NaN at time step 3"),
+        (X, y[:40], ValueError, "X and y have different numbers of time steps: 50 and 40"),
         (X[:0], y[:0], ValueError, "0 sample"),
         (X.astype(complex), y, ValueError, "Complex data not supported"),
         (np.array([["a", "b"]] * 50), y, TypeError, "X must hold real numbers, got dtype <U1"),
@@ -66,7 +66,8 @@ def test_invalid_parameters(params, error, match):
         (np.stack([X[:30], X[:30]]), np.ones((2, 29)), ValueError, r"y must have shape \(2, 30\) or \(2, 30, n_outputs\)"),
         (np.zeros((0, 30, 2)), np.zeros((0, 30)), ValueError, "0 sample|no series"),
         (np.stack([X[:30], X[:30]]).astype(complex), np.ones((2, 30)), ValueError, "Complex data not supported"),
-        ([X[:30], np.full((20, 2), np.nan)], [y[:30], y[:20]], ValueError, r"X\[1\] contains NaN"),
+        ([X[:30], np.full((20, 2), np.nan)], [y[:30], y[:20]], ValueError, r"X\[1\] contains NaN at time step 0, feature 0"),
+        (np.stack([X[:30], np.where(np.arange(60).reshape(30, 2) == 9, np.nan, X[:30])]), np.ones((2, 30)), ValueError, "X contains NaN at series 1, time step 4, feature 1"),
     ],
 )
 def test_invalid_data(X_bad, y_bad, error, match):
@@ -112,10 +113,10 @@ def test_bad_forecast_horizon(n_steps, error):
         esn.forecast(n_steps)
 
 
-def test_transformer_rejects_continue():
+def test_transformer_rejects_unknown_initial_state():
     tr = ReservoirTransformer(n_units=10).fit(X)
-    with pytest.raises(ValueError, match="initial_state must be None or an array"):
-        tr.transform(X, initial_state="continue")
+    with pytest.raises(ValueError, match="initial_state must be None, 'continue' or an array, got 'resume'"):
+        tr.transform(X, initial_state="resume")
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from sklearn.model_selection import GridSearchCV, TimeSeriesSplit
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-import reservoir.esn
+import reservoir._states
 from reservoir import ESNClassifier, ESNRegressor, ReservoirTransformer
 from reservoir.metrics import nrmse
 
@@ -79,8 +79,10 @@ def test_round_trips_give_identical_predictions(sine, tmp_path, roundtrip):
         other = clone(esn).fit(X, y)
         assert other.get_params() == esn.get_params()
     elif roundtrip == "pickle":
+        esn.predict(X[:5])  # device copies in the reservoir's cache
         other = pickle.loads(pickle.dumps(esn))
-        assert "_reservoir" in vars(esn)  # pickling leaves the original intact
+        assert esn.reservoir_._cache  # pickling leaves the original's copies in place
+        assert not other.reservoir_._cache  # and does not carry them
     else:
         joblib.dump(esn, tmp_path / "esn.joblib")
         other = joblib.load(tmp_path / "esn.joblib")
@@ -170,7 +172,7 @@ def test_several_series_train_one_readout():
 def test_streaming_does_not_depend_on_chunk_size(sine, monkeypatch):
     X, y = sine[:-1], sine[1:]
     whole = ESNRegressor(n_units=50, washout=30, random_state=0).fit(X, y)
-    monkeypatch.setattr(reservoir.esn, "_CHUNK_ELEMENTS", 50 * 7)  # 7 steps per chunk
+    monkeypatch.setattr(reservoir._states, "_CHUNK_ELEMENTS", 50 * 7)  # 7 steps per chunk
     chunked = ESNRegressor(n_units=50, washout=30, random_state=0).fit(X, y)
     # The accumulated statistics agree to rounding; the solved coefficients of
     # this nearly collinear problem amplify rounding, the predictions do not.

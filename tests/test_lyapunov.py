@@ -190,7 +190,7 @@ def test_sparse_and_dense_w_agree():
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"W": np.zeros((3, 4))}, "W must be a square (n_units, n_units) matrix, got shape (3, 4)"),
-    ({"W_in": np.zeros((5, 2))}, "W_in must have shape (4, 1)"),
+    ({"W_in": np.zeros((5, 2))}, "W_in must have shape (4, n_features)"),
     ({"bias": np.zeros(3)}, "bias must have shape (4,), got shape (3,)"),
     ({"inputs": np.zeros((5, 1))}, "inputs has 5 time steps, which must exceed washout=10"),
     ({"leak_rate": 0.0}, "leak_rate must be in (0, 1], got 0.0"),

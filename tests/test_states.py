@@ -77,7 +77,7 @@ def test_closed_loop_feeds_its_output_back(weights):
     y0 = np.array([[0.3]])
     Y, xT = closed_loop(op, initial_state=x0, previous_output=y0, n_steps=20, leak_rate=0.8,
                         activation=np.tanh, readout=lambda x, u: x @ w_out, bias=b,
-                        output_to_drive=W_in.T.copy())
+                        W_in_t=W_in.T.copy())
     x, y, expected = x0[0].copy(), y0[0].copy(), []
     for _ in range(20):
         x = 0.2 * x + 0.8 * np.tanh(W @ x + W_in @ y + b)
@@ -101,7 +101,7 @@ def test_variable_lengths_have_no_padding_artefacts():
 def test_dtype_asked_for_is_used_and_returned(dtype):
     X = np.random.default_rng(0).standard_normal((40, 3))
     tr = ReservoirTransformer(n_units=300, density=0.05, dtype=dtype, random_state=0).fit(X)
-    assert tr._reservoir.operator.sparse
+    assert tr.reservoir_.prepared(X).operator.sparse
     states = tr.transform(X.astype(np.float64))
     assert states.dtype == np.dtype(dtype)
     reference = ReservoirTransformer(n_units=300, density=0.05, random_state=0).fit_transform(X)

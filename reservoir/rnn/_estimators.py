@@ -17,10 +17,12 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .._backend import device_kwargs, get_namespace, resolve_dtype, to_numpy
-from .._validation import check_generator, check_initial_state, check_interval, validate_series
+from .._backend import device_kwargs, get_namespace, resolve_dtype, to_namespace, to_numpy
+from .._base import SequenceRegressorMixin
+from .._validation import check_generator, check_interval, validate_series
 from ._cells import (
     NetworkSpec,
+    backward,
     forward,
     initialize_parameters,
     parameters_to_namespace,
@@ -121,7 +123,7 @@ _ATTRIBUTES_DOC = """
 """
 
 
-class _BaseRecurrentRegressor(RegressorMixin, BaseEstimator):
+class _BaseRecurrentRegressor(SequenceRegressorMixin, RegressorMixin, BaseEstimator):
     """Parameters, fit, predict and forecast shared by the three cells."""
 
     _cell = None
@@ -267,11 +269,7 @@ class _BaseRecurrentRegressor(RegressorMixin, BaseEstimator):
         # The state after each series and its last target: where forecast() continues.
         _, final, _ = forward(spec, result.params, batch.data, lengths=batch.lengths,
                               keep_cache=False)
-        self._final_state = state_to_array(spec, final)
-        self._final_target = xp.stack([Y[i, n - 1, :] for i, n in enumerate(batch.lengths)], axis=0)
-        self._fit_layout = batch.layout
-        self.final_state_ = (self._final_state[0, :] if batch.layout == "single"
-                             else self._final_state)
+        self._record_fit_end(batch, Y, state_to_array(spec, final))
         return self
 
     # ------------------------------------------------------------------ inference
@@ -286,12 +284,12 @@ class _BaseRecurrentRegressor(RegressorMixin, BaseEstimator):
         device = device_kwargs(like, xp).get("device")
         return spec, parameters_to_namespace(self.params_, xp, dtype=dtype, device=device)
 
-    def _initial_state(self, initial_state, n_series, spec, xp, like):
-        """Resolve ``initial_state`` to a layered state for ``n_series`` sequences."""
-        x0 = check_initial_state(initial_state, n_series=n_series, size=spec.state_size, xp=xp,
-                                 dtype=resolve_dtype(self.dtype, xp), like=like,
-                                 final_state=getattr(self, "_final_state", None))
-        return None if x0 is None else state_from_array(spec, x0)
+    def _initial_state(self, initial_state, batch, spec):
+        """Resolve ``initial_state`` to a layered state for the series of ``batch``."""
+        xp = batch.xp
+        x0 = self._start_state(initial_state, batch, size=spec.state_size, xp=xp,
+                               dtype=resolve_dtype(self.dtype, xp))
+        return state_from_array(spec, x0)
 
     def predict(self, X, *, initial_state=None):
         """Network output for every time step of X (teacher-forced, one step ahead).
@@ -314,70 +312,91 @@ class _BaseRecurrentRegressor(RegressorMixin, BaseEstimator):
         batch, _, _ = validate_series(self, X, None, reset=False, dtype=self.dtype, require_y=False)
         xp = batch.xp
         spec, params = self._prepared(xp, batch.data)
-        state = self._initial_state(initial_state, batch.n_series, spec, xp, batch.data)
+        state = self._initial_state(initial_state, batch, spec)
         Y, _, _ = forward(spec, params, batch.data, state, keep_cache=False)
         return batch.restore(Y, squeeze_output=self._y_one_d)
 
-    def forecast(self, n_steps, *, context=None, initial_state=None):
-        """Closed-loop forecast of an autonomous series.
-
-        Each prediction is fed back as the next input. Without ``context``,
-        the forecast continues from the end of the fitted data: the last
-        fitted target is fed in from the final state, so the first value
-        predicts the step after it. With ``context``, the network first runs
-        over the context (teacher forced, from ``initial_state`` or zeros)
-        and the first value is its output at the context's last row, the
-        prediction of the step that follows.
-
-        Parameters
-        ----------
-        n_steps : int
-            Number of future steps to predict.
-        context : array-like of shape (n_timesteps, n_features), list of
-            such, or array of shape (n_series, n_timesteps, n_features), optional
-        initial_state : None or array, optional
-            State before the context's first step.
-
-        Returns
-        -------
-        forecast : array of shape (n_steps, n_outputs), or
-            (n_series, n_steps, n_outputs) for several series
-        """
-        check_is_fitted(self)
-        check_interval("n_steps", n_steps, low=1, integer=True)
-        if self.n_outputs_ != self.n_features_in_:
-            raise ValueError(
-                "forecast feeds each prediction back as the next input, so the model needs as many "
-                f"outputs as input features; it was fitted with {self.n_features_in_} features and "
-                f"{self.n_outputs_} outputs"
-            )
-        if context is None:
-            if initial_state is not None:
-                raise ValueError("initial_state applies to a context; pass context as well")
-            xp = get_namespace(self._final_state)
-            spec, params = self._prepared(xp, self._final_state)
-            state = state_from_array(spec, self._final_state)
-            y, state, _ = forward(spec, params, xp.expand_dims(self._final_target, axis=1), state,
-                                  keep_cache=False)
-            y = y[:, 0, :]
-            layout = self._fit_layout
-        else:
-            batch, _, _ = validate_series(self, context, None, reset=False, dtype=self.dtype,
-                                          require_y=False)
-            xp = batch.xp
-            spec, params = self._prepared(xp, batch.data)
-            state0 = self._initial_state(initial_state, batch.n_series, spec, xp, batch.data)
-            Y, state, _ = forward(spec, params, batch.data, state0, lengths=batch.lengths,
-                                  keep_cache=False)
-            y = xp.stack([Y[i, n - 1, :] for i, n in enumerate(batch.lengths)], axis=0)
-            layout = batch.layout
+    def _run_closed_loop(self, spec, params, y, state, n_steps):
+        """Outputs (n_series, n_steps, k), the first one ``y``, each fed back as the next input."""
+        xp = get_namespace(y)
         steps = [y]
         for _ in range(n_steps - 1):
             y, state, _ = forward(spec, params, xp.expand_dims(y, axis=1), state, keep_cache=False)
             y = y[:, 0, :]
             steps.append(y)
-        out = xp.stack(steps, axis=1)
-        return out[0, ...] if layout == "single" else out
+        return xp.stack(steps, axis=1)
+
+    def _forecast_continued(self, n_steps):
+        # The last fitted target is fed in from the final state, so the first
+        # value predicts the step after it.
+        xp = get_namespace(self._final_state)
+        spec, params = self._prepared(xp, self._final_state)
+        state = state_from_array(spec, self._final_state)
+        y, state, _ = forward(spec, params, xp.expand_dims(self._final_target, axis=1), state,
+                              keep_cache=False)
+        return self._run_closed_loop(spec, params, y[:, 0, :], state, n_steps)
+
+    def _forecast_after(self, batch, n_steps, initial_state):
+        # The output at the context's last row is the prediction of the next step.
+        xp = batch.xp
+        spec, params = self._prepared(xp, batch.data)
+        state0 = self._initial_state(initial_state, batch, spec)
+        Y, state, _ = forward(spec, params, batch.data, state0, lengths=batch.lengths,
+                              keep_cache=False)
+        y = xp.stack([Y[i, n - 1, :] for i, n in enumerate(batch.lengths)], axis=0)
+        return self._run_closed_loop(spec, params, y, state, n_steps)
+
+    # ------------------------------------------------------------------ diagnostics
+
+    def state_gradient_norms(self, X, y, *, layer=-1):
+        """Norms of dL_T/dh(t) for the loss at each series' last step T.
+
+        L_T = ||y_hat(T) - y(T)||^2 / 2; the gradient reaching the hidden
+        state of ``layer`` at every earlier step t counts every path, through
+        time and through the layers above. An unfitted model is measured at
+        the initial weights that ``fit`` would start from with its
+        ``random_state``, and is left unchanged. See
+        :func:`reservoir.diagnostics.gradient_norm_by_lag`.
+
+        Parameters
+        ----------
+        X, y : series and step-aligned targets, in any accepted layout
+        layer : int, default=-1
+
+        Returns
+        -------
+        norms : ndarray of shape (n_series, max_length)
+            Row i holds ||dL_T/dh(t)|| of series i for t < its length.
+        lengths : list of int
+        """
+        from sklearn.base import clone
+
+        fitted = hasattr(self, "params_")
+        # Validation sets n_features_in_ on a fresh estimator: do it on a copy.
+        holder = self if fitted else clone(self)
+        if not fitted:
+            holder._validate_params()
+        batch, Y, _ = validate_series(holder, X, y, reset=not fitted, dtype=self.dtype)
+        xp = batch.xp
+        device = device_kwargs(batch.data, xp).get("device")
+        if fitted:
+            if Y.shape[2] != self.n_outputs_:
+                raise ValueError(f"y has {Y.shape[2]} outputs, but the model has {self.n_outputs_}")
+            spec, params = self._prepared(xp, batch.data)
+        else:
+            spec, host = holder._initial_network(holder.n_features_in_, Y.shape[2],
+                                                 check_generator(self.random_state))
+            params = parameters_to_namespace(host, xp, dtype=batch.data.dtype, device=device)
+        check_interval("layer", layer, low=-spec.n_layers, high=spec.n_layers - 1, integer=True)
+        Y_hat, _, cache = forward(spec, params, batch.data)
+        last = np.zeros(Y_hat.shape[:2])
+        for b, n in enumerate(batch.lengths):
+            last[b, n - 1] = 1.0
+        last = to_namespace(last, xp, dtype=Y_hat.dtype, device=device)
+        # Summing the per-series losses keeps each series' gradient in its own row.
+        _, _, dh = backward(spec, params, cache, (Y_hat - Y) * last[:, :, None], record_layer=layer)
+        D = xp.stack(dh, axis=1)
+        return np.asarray(to_numpy(xp.sqrt(xp.sum(D * D, axis=2)))), list(batch.lengths)
 
     # ------------------------------------------------------------------ scikit-learn protocol
 
@@ -472,7 +491,7 @@ class LSTMRegressor(_BaseRecurrentRegressor):
     >>> model = LSTMRegressor(n_units=8, sequence_length=40, learning_rate_init=0.01,
     ...                       random_state=0).fit(X, y)
     >>> model.forecast(5).shape
-    (5, 1)""",
+    (5,)""",
     )
     _cell = "lstm"
 

@@ -1,0 +1,247 @@
+"""What every sequence estimator of the package shares, reservoir or gradient-trained.
+
+* Layouts: one series (n_timesteps, n_features), a list of series (lengths
+  may differ; 1-D items are one feature) or a 3-D batch; outputs come back in
+  the input's layout and namespace.
+* State rule: every method starts from the zero state unless
+  ``initial_state`` is given (an array, or ``"continue"`` for the state at the
+  end of the fitted data), and no method changes a fitted model.
+* Washout rule: the first ``washout`` steps of a run from the zero state are
+  transient: ``fit`` does not train on them and ``score`` does not score
+  them, for each series, pooled over all steps of all series. A run from a
+  given state has no transient.
+* Continuation: a model fitted one step ahead (X[t + 1] == y[t], as
+  :func:`reservoir.datasets.to_forecasting` makes) continues with the last
+  fitted target as its next input; ``initial_state="continue"`` on inputs that
+  start elsewhere warns, because a step of the series has been skipped.
+* Closed-loop ``forecast`` from the end of the fitted data or after contexts.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+from ._backend import device_kwargs, get_namespace, to_numpy
+from ._rows import rows_at, step_mask
+from ._validation import check_initial_state, check_interval, is_multi_series, validate_series
+
+__all__ = ["SequenceEstimatorMixin", "SequenceRegressorMixin", "pooled_steps"]
+
+
+def _series_list(a, multi):
+    """Host arrays, one per series, of an output or target in a user layout."""
+    if multi:
+        items = list(a) if isinstance(a, (list, tuple)) else [a[i, ...] for i in range(a.shape[0])]
+    else:
+        items = [a]
+    return [np.asarray(to_numpy(v) if hasattr(v, "shape") else v) for v in items]
+
+
+def pooled_steps(X, y_true, y_pred, *, washout=0, sample_weight=None):
+    """Rows of every series after its washout, stacked: what a time-series score compares.
+
+    Parameters
+    ----------
+    X : the inputs the prediction was made on, in any accepted layout
+        (only its layout is read: one series or several).
+    y_true, y_pred : targets and predictions in the layout of X
+    washout : int
+        Leading steps of each series left out.
+    sample_weight : per-step weights in the layout of the targets, optional
+
+    Returns
+    -------
+    y_true, y_pred : ndarray of shape (n_rows, n_outputs), on the host
+    sample_weight : ndarray of shape (n_rows,) or None
+    """
+    multi = is_multi_series(X)
+    trues, preds = _series_list(y_true, multi), _series_list(y_pred, multi)
+    if len(trues) != len(preds):
+        raise ValueError(f"y has {len(trues)} series but the prediction has {len(preds)}")
+    weights = None if sample_weight is None else _series_list(sample_weight, multi)
+    if weights is not None and len(weights) != len(trues):
+        raise ValueError(f"sample_weight has {len(weights)} series but y has {len(trues)}")
+    rows_true, rows_pred, rows_weight = [], [], []
+    for i, (t, p) in enumerate(zip(trues, preds, strict=True)):
+        n = t.shape[0]
+        if p.shape[0] != n:
+            raise ValueError(f"series {i}: y has {n} time steps but the prediction has {p.shape[0]}")
+        if n <= washout:
+            raise ValueError(
+                f"series {i} has {n} time steps, not more than washout={washout}: no step is left "
+                "to score once the transient is left out"
+            )
+        rows_true.append(t[washout:].reshape(n - washout, -1))
+        rows_pred.append(p[washout:].reshape(n - washout, -1))
+        if weights is not None:
+            w = weights[i].reshape(-1)
+            if w.shape[0] != n:
+                raise ValueError(f"sample_weight of series {i} has {w.shape[0]} steps, y has {n}")
+            rows_weight.append(w[washout:])
+    return (np.concatenate(rows_true), np.concatenate(rows_pred),
+            None if weights is None else np.concatenate(rows_weight))
+
+
+class SequenceEstimatorMixin:
+    """Initial-state and continuation rules shared by every sequence estimator.
+
+    ``fit`` calls :meth:`_record_fit_end` (or sets ``_final_state`` itself);
+    methods resolve ``initial_state`` with :meth:`_start_state`.
+    """
+
+    # ------------------------------------------------------------------ states
+
+    def _start_state(self, initial_state, batch, *, size, xp, dtype):
+        """``initial_state`` as an array (n_series, size), zeros for None.
+
+        ``"continue"`` takes the state at the end of the fitted data, after a
+        check that the inputs continue the fitted series.
+        """
+        x0 = check_initial_state(initial_state, n_series=batch.n_series, size=size, xp=xp,
+                                 dtype=dtype, like=batch.data,
+                                 final_state=getattr(self, "_final_state", None))
+        if isinstance(initial_state, str):
+            self._check_continuation(batch)
+        if x0 is None:
+            return xp.zeros((batch.n_series, size), dtype=dtype, **device_kwargs(batch.data, xp))
+        return x0
+
+    def _record_fit_end(self, batch, Y, final_state):
+        """Keep where the fitted data ends: state, last targets, layout, alignment."""
+        xp = batch.xp
+        last = np.asarray(batch.lengths) - 1
+        self._final_state = final_state
+        self._final_target = rows_at(Y, last, xp)
+        self._fit_layout = batch.layout
+        self._one_step_ahead = self._is_one_step_ahead(batch, Y)
+        self.final_state_ = final_state[0, ...] if batch.layout == "single" else final_state
+
+    @staticmethod
+    def _is_one_step_ahead(batch, Y):
+        """Whether X[t + 1] == y[t] for every step of every series (forecasting pairs)."""
+        data = batch.data
+        if Y.shape[2] != data.shape[2] or data.shape[1] < 2:
+            return False
+        xp = batch.xp
+        equal = xp.all(data[:, 1:, :] == Y[:, :-1, :], axis=2)
+        counted = step_mask(0, data.shape[1] - 1, np.asarray(batch.lengths) - 1, 0)
+        if not counted.any():
+            return False
+        return bool(np.all(np.asarray(to_numpy(equal))[counted]))
+
+    def _check_continuation(self, batch):
+        if not getattr(self, "_one_step_ahead", False):
+            return
+        xp = batch.xp
+        target = self._final_target
+        if get_namespace(target) is not xp:
+            return
+        first = batch.data[:, 0, :]
+        if bool(xp.all(first == target)):
+            return
+        warnings.warn(
+            "initial_state='continue' starts from the state after the last fitted input, and this "
+            "model was fitted one step ahead (X[t + 1] == y[t]), so its next input is the last "
+            "fitted target y[-1]; X[0] differs from it, which skips a step of the series. Start X "
+            "with that value, e.g. predict(np.concatenate([y_train[-1:], X_test]), "
+            "initial_state='continue'), or see 'Continuing a series' in the user guide.",
+            UserWarning, stacklevel=5,
+        )
+
+
+
+class SequenceRegressorMixin(SequenceEstimatorMixin):
+    """Washout-aware ``score`` and closed-loop ``forecast`` of sequence regressors.
+
+    A subclass provides ``washout``, ``dtype`` and ``predict(X, *,
+    initial_state)``; for ``forecast`` also ``_forecast_continued(n_steps)``
+    and ``_forecast_after(batch, n_steps, initial_state)``, each returning
+    outputs of shape (n_series, n_steps, n_outputs).
+    """
+
+    def score(self, X, y, sample_weight=None, *, initial_state=None):
+        """Coefficient of determination R^2, pooled over every scored time step.
+
+        The prediction starts from the zero state unless ``initial_state`` is
+        given. From the zero state, the first ``washout`` steps of each series
+        are transient and not scored, as in ``fit``; the remaining steps of
+        all series are pooled into one R^2 (averaged uniformly over outputs),
+        whatever the layout (one series, a list, a 3-D batch).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_timesteps, n_features), a list of such, or
+            an array of shape (n_series, n_timesteps, n_features)
+        y : targets aligned with X, in its layout
+        sample_weight : per-step weights in the layout of y, optional
+        initial_state : None, "continue" or array, optional
+
+        Returns
+        -------
+        score : float
+        """
+        from sklearn.metrics import r2_score
+
+        y_pred = self.predict(X, initial_state=initial_state)
+        washout = self.washout if initial_state is None else 0
+        t, p, w = pooled_steps(X, y, y_pred, washout=washout, sample_weight=sample_weight)
+        return float(r2_score(t, p, sample_weight=w))
+
+    # ------------------------------------------------------------------ forecast
+
+    def forecast(self, n_steps, *, context=None, initial_state=None):
+        """Closed-loop forecast of an autonomous series.
+
+        Each prediction is fed back as the next input. Without ``context``,
+        the forecast continues the fitted data: the last fitted target is the
+        next input, and the first forecast value predicts the step after it.
+        With ``context`` (rows of the series, oldest first), the model is run
+        over the context, teacher forced, from ``initial_state`` or zeros, and
+        the first forecast value predicts the step after the context's last
+        row. The context should be long enough for the state to forget its
+        start (at least ``washout`` steps).
+
+        Parameters
+        ----------
+        n_steps : int
+            Number of future steps to predict.
+        context : array-like of shape (n_timesteps, n_features), list of
+            such (lengths may differ), or array of shape
+            (n_series, n_timesteps, n_features), optional
+        initial_state : None or array, optional
+            State before the context's first step.
+
+        Returns
+        -------
+        forecast : array of shape (n_steps, n_outputs), or
+            (n_series, n_steps, n_outputs) for several series, in the
+            namespace of the context (of the fitted data without one)
+        """
+        check_is_fitted(self)
+        check_interval("n_steps", n_steps, low=1, integer=True)
+        if self.n_outputs_ != self.n_features_in_:
+            raise ValueError(
+                "forecast feeds each prediction back as the next input, so the model needs as many "
+                f"outputs as input features; it was fitted with {self.n_features_in_} features and "
+                f"{self.n_outputs_} outputs"
+            )
+        if context is None:
+            if initial_state is not None:
+                raise ValueError("initial_state applies to a context; pass context as well")
+            out = self._forecast_continued(int(n_steps))
+            layout = self._fit_layout
+        else:
+            if isinstance(initial_state, str):
+                raise ValueError(
+                    "initial_state='continue' does not apply to a context: forecast without a "
+                    "context continues the fitted data"
+                )
+            batch, _, _ = validate_series(self, context, None, reset=False, dtype=self.dtype,
+                                          require_y=False)
+            out = self._forecast_after(batch, int(n_steps), initial_state)
+            layout = batch.layout
+        out = out[0, ...] if layout == "single" else out
+        return out[..., 0] if self._y_one_d else out

@@ -1,0 +1,268 @@
+"""Machinery shared by the echo state network estimators.
+
+Parameters and their validation, the drawing of the weights into a
+:class:`reservoir.Reservoir` (``reservoir_``), and the streaming ridge readout
+that the regressor and the classifier train on the reservoir's states. The
+update equation itself lives in :mod:`reservoir.runtime`; nothing here
+loops over time.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from ._backend import device_kwargs, get_namespace, resolve_dtype, to_namespace
+from ._base import SequenceEstimatorMixin
+from ._rows import take_rows, valid_rows
+from ._validation import check_interval
+from .activations import ACTIVATIONS
+from .initializers import (
+    DISTRIBUTIONS,
+    TOPOLOGIES,
+    bias_vector,
+    feedback_weights,
+    input_weights,
+    recurrent_weights,
+)
+from .readout import (
+    GramAccumulator,
+    ReadoutFunction,
+    RidgeReadout,
+    check_readout_features,
+    n_readout_features,
+    readout_features,
+)
+from .runtime import Reservoir
+
+RESERVOIR_PARAMS_DOC = """
+    n_units : int, default=100
+        Number of reservoir units N.
+    spectral_radius : float, default=0.9
+        Largest absolute eigenvalue of W, set exactly (1e-8 relative). Below
+        1 (with leak_rate=1 and tanh) the reservoir forgets its initial
+        state: the echo state property in practice.
+    leak_rate : float in (0, 1], default=1.0
+        a in x(t) = (1 - a) x(t-1) + a f(...): smaller values give slower,
+        smoother dynamics and longer memory.
+    input_scaling : float or array-like of shape (n_features,), default=1.0
+        Half-width of the uniform law of W_in's entries; one value per
+        feature scales the features independently.
+    bias_scaling : float, default=0.5
+        Half-width of the uniform law of the bias b. A non-zero bias breaks
+        the odd symmetry of a tanh reservoir.
+    density : float in (0, 1], optional
+        Fraction of non-zero entries of W (random topology); by default
+        min(1, 10 / n_units), ten connections per unit on average. Large
+        sparse reservoirs use a CSR product.
+    in_degree : int, optional
+        Instead of ``density``, a fixed number of incoming connections per unit.
+    input_density : float in (0, 1], default=1.0
+        Fraction of non-zero entries of W_in.
+    topology : {"random", "ring", "delay_line", "orthogonal"}, default="random"
+        See :func:`reservoir.initializers.recurrent_weights`.
+    distribution : {"normal", "uniform", "bernoulli"}, default="normal"
+        Law of W's non-zero entries before rescaling.
+    activation : {"tanh", "identity", "relu", "sigmoid"}, default="tanh"
+"""
+
+READOUT_PARAMS_DOC = """
+    alpha : float, default=1e-6
+        Ridge penalty of the readout (on the sum of squared errors).
+    washout : int, default=0
+        Steps at the start of each series that are run through the
+        reservoir from the zero state but neither train the readout nor
+        count in ``score``, while the state forgets its start. Every
+        training series must be longer than this.
+    readout_features : tuple of str, default=("constant", "input", "state")
+        What the readout sees, from "constant" (an unpenalised intercept),
+        "input" (u(t)), "state" (x(t)) and "squared_state" (x(t)^2, which
+        lets a tanh reservoir fit functions of both signs of a symmetric
+        system such as Lorenz-63).
+    noise_level : float, default=0.0
+        Standard deviation of Gaussian noise added to the pre-activation
+        during ``fit`` only; a little noise makes closed-loop runs more stable.
+    input_noise : float, default=0.0
+        Standard deviation of Gaussian noise added to the inputs during
+        ``fit`` only (the reservoir and the readout see the noisy inputs,
+        the targets stay clean): the readout learns to pull perturbed states
+        back to the data, which keeps long closed-loop forecasts stable
+        (Vlachas et al. 2020; Wikner et al. 2024).
+"""
+
+COMMON_TAIL_DOC = """
+    random_state : int, numpy.random.Generator or None, default=None
+        Seeds every random draw of ``fit``. The weights are drawn on the
+        host with NumPy, so the same seed gives the same weights on NumPy and
+        CuPy.
+    dtype : {"float64", "float32"}, default="float64"
+        Precision of the states and outputs, on every backend.
+"""
+
+
+class ReservoirEstimatorBase(SequenceEstimatorMixin, BaseEstimator):
+    """Parameters, validation and weight drawing shared by the ESN estimators."""
+
+    def _validate_reservoir_params(self):
+        check_interval("n_units", self.n_units, low=1, integer=True)
+        check_interval("spectral_radius", self.spectral_radius, low=0, low_inclusive=False)
+        check_interval("leak_rate", self.leak_rate, low=0, high=1, low_inclusive=False)
+        check_interval("bias_scaling", self.bias_scaling, low=0)
+        check_interval("input_density", self.input_density, low=0, high=1, low_inclusive=False)
+        check_interval("washout", self.washout, low=0, integer=True)
+        if self.in_degree is None:
+            check_interval("density", self.density, low=0, high=1, low_inclusive=False,
+                           allow_none=True)
+        else:
+            check_interval("in_degree", self.in_degree, low=1, high=self.n_units, integer=True)
+        for name, value, allowed in (
+            ("activation", self.activation, ACTIVATIONS),
+            ("topology", self.topology, TOPOLOGIES),
+            ("distribution", self.distribution, DISTRIBUTIONS),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        scaling = np.asarray(self.input_scaling, dtype=object)
+        if scaling.ndim > 1 or not all(
+            isinstance(v, numbers.Real) and not isinstance(v, bool) and np.isfinite(v) and v >= 0
+            for v in scaling.ravel()
+        ):
+            raise ValueError(
+                "input_scaling must be a non-negative number or a 1-D array of one per feature, "
+                f"got {self.input_scaling!r}"
+            )
+        resolve_dtype(self.dtype, np)
+
+    def _draw_reservoir(self, n_features, rng, *, n_feedback=None):
+        """Draw the weights on the host and build ``reservoir_`` (and W_, W_in_, bias_, W_fb_).
+
+        Each matrix comes from its own child generator, so W does not change
+        when the number of inputs does, and NumPy and CuPy fits with the same
+        seed use bit-identical weights. The fifth child seeds the training
+        noise.
+        """
+        rec_rng, in_rng, bias_rng, fb_rng, self._noise_rng = rng.spawn(5)
+        W = recurrent_weights(
+            self.n_units, spectral_radius=self.spectral_radius, density=self.density,
+            in_degree=self.in_degree, distribution=self.distribution, topology=self.topology,
+            random_state=rec_rng,
+        )
+        W_in = input_weights(
+            self.n_units, n_features, input_scaling=self.input_scaling,
+            density=self.input_density, random_state=in_rng,
+        )
+        bias = bias_vector(self.n_units, bias_scaling=self.bias_scaling, random_state=bias_rng)
+        W_fb = None
+        if n_feedback is not None:
+            W_fb = feedback_weights(self.n_units, n_feedback, feedback_scaling=self.feedback_scaling,
+                                    random_state=fb_rng)
+        self.reservoir_ = Reservoir(W, W_in, bias, W_fb=W_fb, leak_rate=self.leak_rate,
+                                    activation=self.activation, dtype=self.dtype)
+        self.W_, self.W_in_, self.bias_ = self.reservoir_.W, self.reservoir_.W_in, self.reservoir_.bias
+        if W_fb is not None:
+            self.W_fb_ = self.reservoir_.W_fb
+        elif hasattr(self, "W_fb_"):
+            del self.W_fb_  # left by an earlier fit with feedback
+        return self.reservoir_
+
+    def _target_dtype(self, xp):
+        return resolve_dtype(self.dtype, xp)
+
+    def _continue_state(self, initial_state, batch):
+        xp = batch.xp
+        return self._start_state(initial_state, batch, size=self.reservoir_.n_units, xp=xp,
+                                 dtype=self._target_dtype(xp))
+
+
+class ReadoutEstimatorBase(ReservoirEstimatorBase):
+    """A reservoir with a trained ridge readout: shared by regressor and classifier."""
+
+    def _validate_readout_params(self):
+        self._validate_reservoir_params()
+        check_interval("alpha", self.alpha, low=0)
+        check_interval("noise_level", self.noise_level, low=0)
+        check_interval("input_noise", self.input_noise, low=0)
+        return check_readout_features(self.readout_features)
+
+    def _noise(self, xp, dtype, like):
+        """Pre-activation noise for fit, drawn on the host per chunk and moved once."""
+        if not self.noise_level:
+            return None
+        rng = self._noise_rng
+
+        def draw(t0, shape):
+            host = rng.standard_normal(shape) * float(self.noise_level)
+            return to_namespace(host, xp, dtype=dtype, **device_kwargs(like, xp))
+
+        return draw
+
+    def _training_inputs(self, data, dtype):
+        """The inputs ``fit`` runs on: the data, plus ``input_noise`` when set."""
+        if not self.input_noise:
+            return data
+        xp = get_namespace(data)
+        # A child of the noise generator, so the pre-activation noise does not
+        # change when input noise is switched on.
+        host = self._noise_rng.spawn(1)[0].standard_normal(tuple(data.shape))
+        return data + to_namespace(host * float(self.input_noise), xp, dtype=dtype,
+                                   **device_kwargs(data, xp))
+
+    def _accumulator(self, features, n_outputs, like):
+        xp = get_namespace(like)
+        return GramAccumulator(
+            n_readout_features(features, self.n_features_in_, self.reservoir_.n_units), n_outputs,
+            xp, fit_intercept="constant" in features, **device_kwargs(like, xp))
+
+    def _accumulate_steps(self, accumulator, inputs, lengths, S, Y, t0, features):
+        """Add one chunk's training steps (after the washout, before each end) to the readout."""
+        xp = get_namespace(S)
+        c = S.shape[1]
+        index = valid_rows(t0, c, lengths, self.washout)
+        if index is not None:
+            F = readout_features(inputs[:, t0:t0 + c, :], S, features)
+            accumulator.update(take_rows(F, index, xp), take_rows(Y[:, t0:t0 + c, :], index, xp))
+
+    def _finish_fit(self, accumulator, features, *, n_outputs, y_one_d, dtype):
+        self.readout_ = RidgeReadout(alpha=self.alpha, fit_intercept="constant" in features)
+        self.readout_.fit_statistics(accumulator, dtype=dtype, y_one_d=y_one_d)
+        self._readout_features_ = features
+        self._readout_functions = {}
+        self.n_outputs_ = n_outputs
+
+    def readout_function(self, like=None):
+        """The fitted readout as a function ``(states, inputs) -> outputs``.
+
+        Its coefficients live on the namespace and device of ``like`` (of the
+        fitted data when None), in the model's dtype, ready for
+        :meth:`reservoir.Reservoir.generate` and custom closed loops.
+        Outputs have shape (..., n_outputs), whatever the shape of y in fit.
+
+        Parameters
+        ----------
+        like : array, optional
+
+        Returns
+        -------
+        reservoir.readout.ReadoutFunction
+        """
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self)
+        like = self.readout_.coef_ if like is None else like
+        xp = get_namespace(like)
+        key = (xp.__name__, repr(device_kwargs(like, xp).get("device")))
+        cached = self._readout_functions.get(key)
+        if cached is None:
+            cached = self._readout_functions[key] = ReadoutFunction(
+                self.readout_.coef_, self.readout_.intercept_, self._readout_features_,
+                like=like, dtype=self._target_dtype(xp))
+        return cached
+
+    def __getstate__(self):
+        # Readout functions hold namespace-bound copies; rebuilt on first use.
+        state = dict(super().__getstate__())
+        if "_readout_functions" in state:
+            state["_readout_functions"] = {}
+        return state

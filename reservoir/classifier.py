@@ -1,0 +1,322 @@
+"""The echo state network classifier, for per-step and per-series labels."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import ClassifierMixin
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted
+
+from ._backend import device_kwargs, get_namespace, is_numpy, to_namespace, to_numpy
+from ._base import pooled_steps
+from ._esn_base import (
+    COMMON_TAIL_DOC,
+    READOUT_PARAMS_DOC,
+    RESERVOIR_PARAMS_DOC,
+    ReadoutEstimatorBase,
+)
+from ._rows import StepCollector, step_mask
+from ._validation import check_generator, is_multi_series, validate_series
+from .readout import readout_features
+
+__all__ = ["ESNClassifier"]
+
+
+class ESNClassifier(ClassifierMixin, ReadoutEstimatorBase):
+    __doc__ = f"""Echo state network classifier, per time step or per series.
+
+    Two tasks share one estimator:
+
+    * per-step labels: X of shape (n_timesteps, n_features) (or several
+      series) and y with one label per time step;
+    * per-series labels: several series (a list of series, lengths may
+      differ, or a 3-D array) and y with one label per series. The readout
+      features of each series after the washout are pooled (``pooling``)
+      into one feature vector.
+
+    The readout is a ridge regression onto +-1 class indicators (one column
+    per class; one column for two classes), as in scikit-learn's
+    ``RidgeClassifier``. ``predict_proba`` is the softmax of the decision
+    values: a monotone score, not a calibrated probability (wrap the model
+    in ``CalibratedClassifierCV`` when calibration matters).
+
+    Parameters
+    ----------{RESERVOIR_PARAMS_DOC}{READOUT_PARAMS_DOC}
+    pooling : {{"mean", "last"}}, default="mean"
+        For per-series labels: the mean of the readout features over the
+        steps after the washout, or the features of the last step.
+{COMMON_TAIL_DOC}
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    reservoir_ : Reservoir
+    W_, W_in_, bias_ : reservoir weights (host)
+    readout_ : RidgeReadout
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from reservoir import ESNClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> t = np.linspace(0, 8 * np.pi, 100)[:, None]
+    >>> X = [np.sin(t * (1 + k % 2)) + 0.1 * rng.standard_normal(t.shape) for k in range(40)]
+    >>> y = np.array([k % 2 for k in range(40)])
+    >>> clf = ESNClassifier(n_units=50, washout=10, random_state=0).fit(X[:30], y[:30])
+    >>> float(clf.score(X[30:], y[30:]))
+    1.0
+    """
+
+    def __init__(self, n_units=100, *, spectral_radius=0.9, leak_rate=1.0, input_scaling=1.0,
+                 bias_scaling=0.5, density=None, in_degree=None, input_density=1.0,
+                 topology="random", distribution="normal", activation="tanh", alpha=1e-6,
+                 washout=0, readout_features=("constant", "input", "state"), noise_level=0.0,
+                 input_noise=0.0, pooling="mean", random_state=None, dtype="float64"):
+        self.n_units = n_units
+        self.spectral_radius = spectral_radius
+        self.leak_rate = leak_rate
+        self.input_scaling = input_scaling
+        self.bias_scaling = bias_scaling
+        self.density = density
+        self.in_degree = in_degree
+        self.input_density = input_density
+        self.topology = topology
+        self.distribution = distribution
+        self.activation = activation
+        self.alpha = alpha
+        self.washout = washout
+        self.readout_features = readout_features
+        self.noise_level = noise_level
+        self.input_noise = input_noise
+        self.pooling = pooling
+        self.random_state = random_state
+        self.dtype = dtype
+
+    # ------------------------------------------------------------------ labels
+
+    @staticmethod
+    def _labels_per_series(X, y):
+        """One label per series: several series and a flat sequence of scalars."""
+        if not is_multi_series(X) or y is None:
+            return False
+        if isinstance(y, (list, tuple)):
+            return len(y) > 0 and np.ndim(y[0]) == 0
+        shape = y.shape if hasattr(y, "shape") else np.asarray(y).shape
+        return len(shape) == 1
+
+    def _encode(self, y, per_series):
+        """Labels -> integer codes on the host (a list of arrays for per-step series)."""
+        from sklearn.utils import assert_all_finite
+        from sklearn.utils.validation import column_or_1d
+
+        def host(a):
+            return to_numpy(a) if hasattr(a, "shape") and not isinstance(a, np.ndarray) else a
+
+        if not isinstance(y, (list, tuple)):
+            y = np.asarray(host(y))
+        if len(y) == 0:
+            raise ValueError("y is empty: found 0 labels, expected at least one")
+        flat_input = per_series or not isinstance(y, (list, tuple)) or np.ndim(y[0]) == 0
+        if flat_input:
+            pieces = [column_or_1d(host(y), warn=True)]
+        else:
+            pieces = []
+            for i, t in enumerate(y):
+                t = np.asarray(host(t))
+                if t.ndim != 1:
+                    raise ValueError(f"y[{i}] must be 1-D (one label per time step), got shape {t.shape}")
+                pieces.append(t)
+        flat = np.concatenate(pieces)
+        if flat.dtype.kind in "fc":
+            assert_all_finite(flat, input_name="y")
+        check_classification_targets(flat)
+        encoder = LabelEncoder().fit(flat)
+        self.classes_ = encoder.classes_
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"ESNClassifier needs samples of at least 2 classes in y; got 1 class ({self.classes_[0]!r})"
+            )
+        codes = encoder.transform(flat)
+        if flat_input:
+            return codes
+        return np.split(codes, np.cumsum([len(p) for p in pieces])[:-1])
+
+    def _indicator(self, codes):
+        """+-1 class indicators: one column for 2 classes, one per class otherwise."""
+        codes = np.asarray(codes)
+        n_classes = len(self.classes_)
+        if n_classes == 2:
+            return (2.0 * codes - 1.0)[:, None]
+        out = -np.ones((codes.shape[0], n_classes))
+        out[np.arange(codes.shape[0]), codes] = 1.0
+        return out
+
+    # ------------------------------------------------------------------ fit
+
+    def fit(self, X, y):
+        """Fit the readout to per-step or per-series labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_timesteps, n_features), a list of such
+            (1-D items are one feature), or an array of shape
+            (n_series, n_timesteps, n_features)
+        y : array-like of shape (n_timesteps,) (per step; or a list of such
+            per series) or (n_series,) (one label per series)
+
+        Returns
+        -------
+        self
+        """
+        features = self._validate_readout_params()
+        if self.pooling not in ("mean", "last"):
+            raise ValueError(f"pooling must be 'mean' or 'last', got {self.pooling!r}")
+        if y is None:
+            raise ValueError("ESNClassifier requires y to be passed, but the target y is None")
+        per_series = self._labels_per_series(X, y)
+        codes = self._encode(y, per_series)
+        # Labels are encoded on the host; the +-1 targets go to X's namespace.
+        first = X[0] if isinstance(X, (list, tuple)) and len(X) else X
+        xp_data = get_namespace(first)
+        kw = device_kwargs(first, xp_data) if hasattr(first, "shape") else {}
+        if isinstance(codes, list):
+            targets = [to_namespace(self._indicator(c), xp_data, **kw) for c in codes]
+        else:
+            targets = to_namespace(self._indicator(codes), xp_data, **kw)
+        self._per_series = per_series
+        batch, Y, _ = validate_series(self, X, targets, reset=True, dtype=self.dtype,
+                                      min_length=self.washout + 1, y_per_series=per_series)
+        xp = batch.xp
+        dtype = self._target_dtype(xp)
+        res = self._draw_reservoir(self.n_features_in_, check_generator(self.random_state))
+        inputs = self._training_inputs(batch.data, dtype)
+        accumulator = self._accumulator(features, int(Y.shape[-1]), batch.data)
+        noise = self._noise(xp, dtype, batch.data)
+        final = StepCollector(np.asarray(batch.lengths) - 1)
+        if per_series:
+            pooled = self._pooled_features(inputs, batch.lengths, None, features, noise=noise,
+                                           final=final)
+            accumulator.update(pooled, Y)
+        else:
+            for t0, S in res.iter_states(inputs, None, noise=noise):
+                self._accumulate_steps(accumulator, inputs, batch.lengths, S, Y, t0, features)
+                final.update(S, t0, xp)
+        self._finish_fit(accumulator, features, n_outputs=int(Y.shape[-1]), y_one_d=False,
+                         dtype=dtype)
+        self._final_state = final.result(xp)
+        self._fit_layout = batch.layout
+        self._one_step_ahead = False
+        self.final_state_ = (self._final_state[0, ...] if batch.layout == "single"
+                             else self._final_state)
+        return self
+
+    def _pooled_features(self, inputs, lengths, x0, features, *, noise=None, final=None):
+        """(n_series, F) pooled readout features of each series after the washout."""
+        xp = get_namespace(inputs)
+        dtype = self._target_dtype(xp)
+        sums = None
+        last = StepCollector(np.asarray(lengths) - 1)
+        for t0, S in self.reservoir_.iter_states(inputs, x0, noise=noise):
+            if final is not None:
+                final.update(S, t0, xp)
+            F = readout_features(inputs[:, t0:t0 + S.shape[1], :], S, features)
+            if self.pooling == "last":
+                last.update(F, t0, xp)
+                continue
+            # Weights 1 for the steps that count for each series in this chunk.
+            mask = step_mask(t0, S.shape[1], lengths, self.washout).astype(float)
+            mask = to_namespace(mask, xp, dtype=dtype, **device_kwargs(F, xp))
+            part = xp.sum(F * mask[:, :, None], axis=1)
+            sums = part if sums is None else sums + part
+        if self.pooling == "last":
+            return last.result(xp)
+        counts = np.asarray([n - self.washout for n in lengths], dtype=float)
+        return sums / to_namespace(counts, xp, dtype=dtype, **device_kwargs(sums, xp))[:, None]
+
+    # ------------------------------------------------------------------ predict
+
+    def decision_function(self, X, *, initial_state=None):
+        """Readout scores: shape (n_timesteps,) for two classes, (n_timesteps, n_classes)
+        otherwise; per series (n_series, ...) for per-series labels."""
+        check_is_fitted(self)
+        per_series = self._per_series
+        batch, _, _ = validate_series(
+            self, X, None, reset=False, dtype=self.dtype, require_y=False,
+            min_length=self.washout + 1 if per_series else 1)
+        if per_series and batch.layout == "single":
+            raise ValueError(
+                "this classifier was fitted with one label per series: pass several series "
+                "(a list of series or a 3-D array)"
+            )
+        xp = batch.xp
+        x0 = self._continue_state(initial_state, batch)
+        readout = self.readout_function(batch.data)
+        if per_series:
+            pooled = self._pooled_features(batch.data, batch.lengths, x0, self._readout_features_)
+            scores = pooled @ readout.coef_t + readout.intercept
+            return scores[:, 0] if scores.shape[1] == 1 else scores
+        chunks = [readout(S, batch.data[:, t0:t0 + S.shape[1], :])
+                  for t0, S in self.reservoir_.iter_states(batch.data, x0)]
+        scores = chunks[0] if len(chunks) == 1 else xp.concat(chunks, axis=1)
+        return batch.restore(scores, squeeze_output=len(self.classes_) == 2)
+
+    def predict(self, X, *, initial_state=None):
+        """Predicted class per time step (or per series), in X's layout.
+
+        Labels are arrays of X's namespace and device when the classes are
+        numbers; string classes are returned as NumPy arrays, which is all
+        that device libraries can hold for them.
+        """
+        scores = self.decision_function(X, initial_state=initial_state)
+        if isinstance(scores, list):
+            return [self._labels_from_scores(s) for s in scores]
+        return self._labels_from_scores(scores)
+
+    def _labels_from_scores(self, scores):
+        """Class labels from decision values: sign for two classes, argmax otherwise."""
+        xp = get_namespace(scores)
+        if len(self.classes_) == 2:
+            codes = xp.astype(scores > 0, xp.int64)
+        else:
+            codes = xp.argmax(scores, axis=-1)
+        if is_numpy(xp) or self.classes_.dtype.kind not in "biuf":
+            return self.classes_[np.asarray(to_numpy(codes))]
+        classes = to_namespace(self.classes_, xp, **device_kwargs(scores, xp))
+        return xp.reshape(xp.take(classes, xp.reshape(codes, (-1,)), axis=0), codes.shape)
+
+    def predict_proba(self, X, *, initial_state=None):
+        """Softmax of the decision values, shape (..., n_classes); see the class notes."""
+        scores = self.decision_function(X, initial_state=initial_state)
+        if isinstance(scores, list):
+            return [self._softmax(s) for s in scores]
+        return self._softmax(scores)
+
+    def _softmax(self, scores):
+        xp = get_namespace(scores)
+        if len(self.classes_) == 2:
+            scores = xp.stack([-scores, scores], axis=-1)
+        z = scores - xp.max(scores, axis=-1, keepdims=True)
+        e = xp.exp(z)
+        return e / xp.sum(e, axis=-1, keepdims=True)
+
+    def score(self, X, y, sample_weight=None, *, initial_state=None):
+        """Accuracy, per series or pooled over every scored time step.
+
+        With one label per series, the fraction of series classified
+        correctly. With per-step labels, from the zero state the first
+        ``washout`` steps of each series are left out, as in ``fit``, and the
+        other steps of all series are pooled.
+        """
+        from sklearn.metrics import accuracy_score
+
+        y_pred = self.predict(X, initial_state=initial_state)
+        if self._per_series:
+            return float(accuracy_score(np.asarray(to_numpy(y) if hasattr(y, "shape") else y),
+                                        np.asarray(to_numpy(y_pred)), sample_weight=sample_weight))
+        washout = self.washout if initial_state is None else 0
+        t, p, w = pooled_steps(X, y, y_pred, washout=washout, sample_weight=sample_weight)
+        return float(accuracy_score(t.ravel(), p.ravel(), sample_weight=w))
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "readout_")

@@ -10,6 +10,7 @@ LSTM and GRU networks with the same interface, for comparison.
 from . import datasets, diagnostics, lyapunov, metrics
 from .classifier import ESNClassifier
 from .esn import ESNRegressor
+from .parallel import ParallelESNRegressor
 from .readout import RidgeReadout
 from .rnn import ElmanRegressor, GRURegressor, LSTMRegressor
 from .runtime import Reservoir
@@ -21,6 +22,7 @@ __all__ = [
     "ElmanRegressor",
     "GRURegressor",
     "LSTMRegressor",
+    "ParallelESNRegressor",
     "Reservoir",
     "ReservoirTransformer",
     "RidgeReadout",

@@ -9,6 +9,7 @@ from reservoir import (
     ESNRegressor,
     GRURegressor,
     LSTMRegressor,
+    ParallelESNRegressor,
     ReservoirTransformer,
     RidgeReadout,
 )
@@ -38,6 +39,7 @@ ESTIMATORS = [
     ElmanRegressor(**RNN_PARAMS),
     LSTMRegressor(**RNN_PARAMS),
     GRURegressor(**RNN_PARAMS),
+    ParallelESNRegressor(n_units=20, n_groups=1, random_state=0),
 ]
 
 

@@ -1,19 +1,23 @@
-"""The models compared by the suite, each behind the interface of ``ESNRegressor``.
+"""The models compared by the suite: scikit-learn estimators with a closed-loop ``forecast``.
 
-Every model offers ``fit(X, y)`` (one step ahead, X and y aligned step by
-step), ``predict(X)`` (teacher forced, from the zero state) and
-``forecast(n_steps, context=contexts)`` (closed loop after each of a batch of
-teacher-forced contexts, array of shape (n_windows, n_context, n_features)).
+Every model is a scikit-learn estimator (``clone`` and ``set_params`` work,
+so searches can tune it) and offers ``fit(X, y)`` (one step ahead, X and y
+aligned step by step), ``predict(X)`` (teacher forced, from the zero state)
+and ``forecast(n_steps, context=contexts)`` (closed loop after each of a
+batch of teacher-forced contexts, array of shape (n_windows, n_context,
+n_features)). The reservoir models and the RNNs follow the namespace of the
+data they are given (NumPy, or CuPy arrays on a GPU).
 
 * ``esn``: :class:`reservoir.ESNRegressor` with the tuned configuration of
   ``configs/<task>.json``; on the spatially extended systems (Lorenz-96,
-  Kuramoto-Sivashinsky) the same reservoir is used as a :class:`LocalESN`.
+  Kuramoto-Sivashinsky), whose configuration has a ``locality``, the same
+  reservoir runs as :class:`reservoir.ParallelESNRegressor`, one reservoir
+  per site with shared weights.
 * ``elman``, ``lstm``, ``gru``: :mod:`reservoir.rnn`, trained by
   backpropagation through time with the budgets of :data:`RNN_SETTINGS`.
 * ``reservoirpy``: :class:`ReservoirPyESN`, the outside reference, only when
   ``import reservoirpy`` works.
 """
-
 from __future__ import annotations
 
 import json
@@ -23,7 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from reservoir import ESNRegressor
+from sklearn.base import BaseEstimator
+
+from reservoir import ESNRegressor, ParallelESNRegressor
 from reservoir.rnn import ElmanRegressor, GRURegressor, LSTMRegressor
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -74,147 +80,10 @@ def esn_params(task, mode, model="esn"):
 
 
 # --------------------------------------------------------------------------
-# Local reservoirs with shared weights (spatially extended systems)
-# --------------------------------------------------------------------------
-
-def local_inputs(series, locality):
-    """Neighbourhoods of every site on a ring: (..., T, D) -> (..., D, T, 2 locality + 1)."""
-    D = series.shape[-1]
-    idx = (np.arange(D)[:, None] + np.arange(-locality, locality + 1)[None, :]) % D
-    out = series[..., idx]                      # (..., T, D, 2l+1)
-    return np.moveaxis(out, -2, -3)             # (..., D, T, 2l+1)
-
-
-class LocalESN:
-    """One reservoir per site of a ring, all with the same weights, coupled by their inputs.
-
-    The parallel scheme of Pathak et al. (2018): the reservoir of site i sees
-    the sites i - locality .. i + locality and predicts site i one step
-    ahead; in closed loop every site's prediction feeds its neighbours'
-    reservoirs at the next step. The Lorenz-96 and Kuramoto-Sivashinsky
-    equations are the same at every site (translation invariance on a
-    periodic domain), so the reservoirs share one set of weights and one
-    readout, trained on every site at once: :class:`reservoir.ESNRegressor`
-    fitted on D series (one per site) of local inputs.
-
-    The closed loop couples the sites at every step, which
-    ``ESNRegressor.forecast`` cannot do; it is run here from the fitted
-    estimator's documented attributes (``W_``, ``W_in_``, ``bias_``,
-    ``leak_rate`` and ``readout_``), with the update rule of the estimator's
-    docstring. ``fit`` checks that this loop reproduces the estimator's own
-    ``predict``.
-    """
-
-    def __init__(self, *, locality, input_noise=0.0, xp=np, **esn_params):
-        self.locality = locality
-        self.input_noise = input_noise
-        self.xp = xp
-        self.esn = ESNRegressor(**esn_params)
-
-    def fit(self, X, y):
-        X = np.asarray(_host(X))
-        if self.input_noise:
-            # Noisy inputs, clean targets: the readout learns to pull perturbed
-            # states back, which keeps the closed loop stable (Vlachas et al. 2020).
-            rng = np.random.default_rng(self.esn.random_state)
-            X = X + self.input_noise * rng.standard_normal(X.shape)
-        U = local_inputs(X, self.locality)                       # (D, T, F)
-        Y = np.moveaxis(np.asarray(_host(y)), -1, 0)[:, :, None]  # (D, T, 1)
-        self.esn.fit(U, Y)
-        self._prepare()
-        self._check_against_predict(U[:2, :50])
-        return self
-
-    def _prepare(self):
-        xp = self.xp
-        esn = self.esn
-        self._W = esn.W_
-        if xp is not np:
-            import cupyx.scipy.sparse as cusparse
-
-            self._W = cusparse.csr_matrix(esn.W_) if hasattr(esn.W_, "tocsr") else xp.asarray(esn.W_)
-        self._W_in_t = xp.asarray(np.ascontiguousarray(np.asarray(esn.W_in_).T))
-        self._bias = xp.asarray(esn.bias_)
-        coef = np.asarray(esn.readout_.coef_).reshape(1, -1)
-        self._coef = xp.asarray(coef.T)
-        self._intercept = float(np.ravel(esn.readout_.intercept_)[0])
-        features = esn.readout_features
-        self._features = (features,) if isinstance(features, str) else tuple(features)
-        self._n_features = 2 * self.locality + 1
-
-    def _step(self, x, u):
-        """Next states of a batch (B, N) driven by inputs (B, F); returns (x, y)."""
-        xp = self.xp
-        a = self.esn.leak_rate
-        pre = (self._W @ x.T).T + u @ self._W_in_t + self._bias
-        x = (1 - a) * x + a * xp.tanh(pre)
-        return x, self._readout(u, x)
-
-    def _readout(self, u, x):
-        parts = []
-        if "input" in self._features:
-            parts.append(u)
-        if "state" in self._features:
-            parts.append(x)
-        if "squared_state" in self._features:
-            parts.append(x * x)
-        out = self.xp.concatenate(parts, axis=1) @ self._coef
-        return out[:, 0] + (self._intercept if "constant" in self._features else 0.0)
-
-    def _check_against_predict(self, U):
-        if self.esn.activation != "tanh" or self.esn.feedback_scaling is not None:
-            raise ValueError("LocalESN supports tanh reservoirs without output feedback")
-        expected = self.esn.predict(U)[..., 0]
-        xp = self.xp
-        x = xp.zeros((U.shape[0], self.esn.n_units))
-        got = []
-        for t in range(U.shape[1]):
-            x, y = self._step(x, xp.asarray(U[:, t, :]))
-            got.append(y)
-        got = np.asarray(_host(xp.stack(got, axis=1)))
-        if not np.allclose(got, expected, rtol=1e-6, atol=1e-8):
-            raise RuntimeError("LocalESN's closed loop does not reproduce ESNRegressor.predict")
-
-    def forecast(self, n_steps, *, context):
-        xp = self.xp
-        context = np.asarray(_host(context))
-        n_windows, n_context, D = context.shape
-        N = self.esn.n_units
-        # Teacher-forced run over every context row but the last, which the
-        # loop feeds in as it feeds its own predictions afterwards.
-        U = local_inputs(context[:, :-1, :], self.locality).reshape(n_windows * D, n_context - 1, -1)
-        x = xp.zeros((n_windows * D, N))
-        for t in range(n_context - 1):
-            x, _ = self._step(x, xp.asarray(U[:, t, :]))
-        y = xp.asarray(context[:, -1, :])
-        out = xp.empty((n_windows, n_steps, D))
-        for k in range(n_steps):
-            u = _local_step_inputs(y, self.locality, xp)
-            x, y_flat = self._step(x, u)
-            y = y_flat.reshape(n_windows, D)
-            out[:, k, :] = y
-        return out
-
-    def predict(self, X):
-        U = local_inputs(np.asarray(X), self.locality)
-        return np.moveaxis(np.asarray(_host(self.esn.predict(U)))[..., 0], 0, -1)
-
-
-def _local_step_inputs(y, locality, xp):
-    D = y.shape[-1]
-    idx = (np.arange(D)[:, None] + np.arange(-locality, locality + 1)[None, :]) % D
-    return y[:, xp.asarray(idx)].reshape(y.shape[0] * D, -1)
-
-
-def _host(a):
-    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else a
-
-
-# --------------------------------------------------------------------------
 # ReservoirPy, the outside reference
 # --------------------------------------------------------------------------
 
-class ReservoirPyESN:
+class ReservoirPyESN(BaseEstimator):
     """An echo state network built with ReservoirPy's documented nodes.
 
     ``Reservoir`` (leaky tanh units, normal recurrent weights rescaled to
@@ -223,94 +92,113 @@ class ReservoirPyESN:
     readout``), trained with ``Model.fit(X, y, warmup=washout)``. Closed loop:
     the model is reset, run over each context (teacher forced), then stepped
     on its own predictions with ``Model.step``, one window after the other,
-    as ReservoirPy's generative-mode examples do.
+    as ReservoirPy's generative-mode examples do. NumPy only.
 
     The parameters are named as in :class:`reservoir.ESNRegressor` and
     translated: n_units -> units, spectral_radius -> sr, leak_rate -> lr,
-    density -> rc_connectivity, alpha -> ridge, bias_scaling -> bias uniform
-    on [-b, b], input_scaling -> Win uniform on [-s, s].
+    density -> rc_connectivity (by default 10 connections per unit, as in
+    ESNRegressor), alpha -> ridge, bias_scaling -> bias uniform on [-b, b],
+    input_scaling -> Win uniform on [-s, s], random_state -> seed.
+
+    Attributes
+    ----------
+    reservoir_, readout_, model_ : ReservoirPy's ``Reservoir``, ``Ridge`` and
+        ``Model``, fitted.
     """
 
-    def __init__(self, *, n_units, spectral_radius, leak_rate, input_scaling, bias_scaling, alpha,
-                 washout, density=None, random_state=None, **ignored):
-        self.params = dict(n_units=n_units, spectral_radius=spectral_radius, leak_rate=leak_rate,
-                           input_scaling=input_scaling, bias_scaling=bias_scaling, alpha=alpha,
-                           washout=washout, density=density, random_state=random_state)
+    def __init__(self, n_units=100, *, spectral_radius=0.9, leak_rate=1.0, input_scaling=1.0,
+                 bias_scaling=0.5, alpha=1e-6, washout=0, density=None, random_state=None):
+        self.n_units = n_units
+        self.spectral_radius = spectral_radius
+        self.leak_rate = leak_rate
+        self.input_scaling = input_scaling
+        self.bias_scaling = bias_scaling
+        self.alpha = alpha
+        self.washout = washout
+        self.density = density
+        self.random_state = random_state
 
     def _build(self):
+        """Fresh ReservoirPy nodes: (reservoir, readout, model)."""
         from reservoirpy import mat_gen
         from reservoirpy.nodes import Input, Reservoir, Ridge
 
-        p = self.params
-        density = p["density"] if p["density"] is not None else min(1.0, 10.0 / p["n_units"])
-        b = float(p["bias_scaling"])
-        self.reservoir = Reservoir(
-            units=p["n_units"], sr=p["spectral_radius"], lr=p["leak_rate"],
-            input_scaling=p["input_scaling"], rc_connectivity=density, input_connectivity=1.0,
+        density = self.density if self.density is not None else min(1.0, 10.0 / self.n_units)
+        b = float(self.bias_scaling)
+        reservoir = Reservoir(
+            units=self.n_units, sr=self.spectral_radius, lr=self.leak_rate,
+            input_scaling=self.input_scaling, rc_connectivity=density, input_connectivity=1.0,
             Win=mat_gen.uniform, W=mat_gen.normal,
-            bias=mat_gen.uniform(low=-b, high=b) if b > 0 else 0.0, seed=p["random_state"],
+            bias=mat_gen.uniform(low=-b, high=b) if b > 0 else 0.0, seed=self.random_state,
         )
-        self.readout = Ridge(ridge=p["alpha"])
+        readout = Ridge(ridge=self.alpha)
         source = Input()
-        self.model = [source, source >> self.reservoir] >> self.readout
+        return reservoir, readout, [source, source >> reservoir] >> readout
 
     def fit(self, X, y):
-        self._build()
+        self.reservoir_, self.readout_, self.model_ = self._build()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            self.model.fit(np.asarray(X), np.asarray(y), warmup=int(self.params["washout"]))
+            self.model_.fit(np.asarray(X), np.asarray(y), warmup=int(self.washout))
         return self
 
     def _reset(self):
-        for node in self.model.nodes:
+        for node in self.model_.nodes:
             if hasattr(node, "reset"):
                 node.reset()
 
     def predict(self, X):
         self._reset()
-        return np.asarray(self.model.run(np.asarray(X)))
+        return np.asarray(self.model_.run(np.asarray(X)))
 
     def forecast(self, n_steps, *, context):
-        context = np.asarray(_host(context))
+        context = np.asarray(context)
         out = np.empty((context.shape[0], n_steps, context.shape[2]))
         for w, ctx in enumerate(context):
             self._reset()
             if ctx.shape[0] > 1:
-                self.model.run(ctx[:-1])
+                self.model_.run(ctx[:-1])
             y = ctx[-1]
             for k in range(n_steps):
-                y = np.asarray(self.model.step(y)).reshape(-1)
+                y = np.asarray(self.model_.step(y)).reshape(-1)
                 out[w, k] = y
         return out
 
     def states(self, X):
-        """Reservoir states over X from the zero state (for the memory capacity)."""
-        self._build()
-        return np.asarray(self.reservoir.run(np.asarray(X)))
+        """Reservoir states over X from the zero state, on fresh weights (for the memory capacity)."""
+        reservoir, _, _ = self._build()
+        return np.asarray(reservoir.run(np.asarray(X)))
 
 
 # --------------------------------------------------------------------------
 # Factory
 # --------------------------------------------------------------------------
 
-def make_model(name, task, *, mode, seed, xp=np, overrides=None):
-    """A fresh, unfitted model ``name`` for ``task``, seeded with ``seed``.
+def make_model(name, task, *, mode, seed, overrides=None):
+    """A fresh, unfitted scikit-learn estimator ``name`` for ``task``, seeded with ``seed``.
 
     ``overrides`` replaces constructor arguments of the reservoir models
-    (the protocol's spin-up, for instance, or a candidate of the search).
+    (the protocol's spin-up, for instance, or a candidate of the search,
+    ``locality`` and ``input_noise`` included). The ESN of a task whose
+    configuration has a ``locality`` is a :class:`reservoir.ParallelESNRegressor`
+    with one reservoir per site and shared weights, on a periodic domain.
     Returns ``(model, params)``: the model and the arguments that built it.
     """
     overrides = dict(overrides or {})
     if name == "esn":
         config = load_config(task)
         params = esn_params(task, mode)
+        for key in ("locality", "input_noise"):
+            if key in config:
+                params[key] = config[key]
         params.update(overrides)
         params["random_state"] = seed
-        locality = params.pop("locality", config.get("locality"))
-        input_noise = params.pop("input_noise", config.get("input_noise", 0.0))
-        if locality is not None:
-            model = LocalESN(locality=locality, input_noise=input_noise, xp=xp, **params)
-            return model, {"locality": locality, "input_noise": input_noise, **params}
+        if params.get("locality") is not None:
+            # One reservoir per site of the ring, the same at every site: the
+            # equations are translation invariant on the periodic domain.
+            scheme = dict(n_groups=None, shared_weights=True, boundary="periodic")
+            return ParallelESNRegressor(**{**scheme, **params}), params
+        params.pop("locality", None)
         return ESNRegressor(**params), params
     if name in RNN_CLASSES:
         params = dict(RNN_SETTINGS[mode])

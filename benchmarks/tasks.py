@@ -82,7 +82,7 @@ PROTOCOLS = {**{k: v for k, v in FORECAST.items()}, "mackey_glass": MACKEY_GLASS
 
 # Which models a task runs. The memory capacity is a property of a fixed
 # reservoir driven by i.i.d. input; a trained RNN has no such measure. The
-# spatially extended systems use a shared-weight local reservoir, which
+# spatially extended systems use parallel reservoirs with shared weights, which
 # ReservoirPy's Reservoir/Ridge nodes do not express.
 TASK_MODELS = {
     "lorenz63": ("esn", "elman", "lstm", "gru", "reservoirpy"),
@@ -243,8 +243,7 @@ def run_forecast(task, model_name, mode, seed, *, backend, cache_dir=None, artif
         overrides = {"washout": data["spinup"], **(overrides or {})}
     params = {}
     for k in range(m["n_seeds"]):
-        model, params = make_model(model_name, task, mode=mode, seed=seed + k, xp=b.xp,
-                                   overrides=overrides)
+        model, params = make_model(model_name, task, mode=mode, seed=seed + k, overrides=overrides)
         fit_time = _timed_fit(model, train[:-1], train[1:], b)
         # A forecast that diverges overflows; it is scored as invalid from that step.
         with np.errstate(over="ignore", invalid="ignore"):
@@ -333,8 +332,7 @@ def run_mackey_glass(task, model_name, mode, seed, *, backend, cache_dir=None, a
         overrides = {"washout": data["spinup"], **(overrides or {})}
     scores84, scores1, fit_times, predict_times, params = [], [], [], [], {}
     for k in range(p[mode]["n_seeds"]):
-        model, params = make_model(model_name, task, mode=mode, seed=seed + k, xp=b.xp,
-                                   overrides=overrides)
+        model, params = make_model(model_name, task, mode=mode, seed=seed + k, overrides=overrides)
         fit_time = _timed_fit(model, train[:-1], train[1:], b)
         with np.errstate(over="ignore", invalid="ignore"):
             forecasts, predict_time = _timed(partial(model.forecast, p["free_run"], context=contexts), b)
@@ -381,8 +379,7 @@ def run_narma(task, model_name, mode, seed, *, backend, cache_dir=None, artifact
         overrides = {"washout": data["spinup"], **(overrides or {})}
     scores, fit_times, predict_times, params = [], [], [], {}
     for k in range(NARMA10[mode]["n_seeds"]):
-        model, params = make_model(model_name, task, mode=mode, seed=seed + k, xp=b.xp,
-                                   overrides=overrides)
+        model, params = make_model(model_name, task, mode=mode, seed=seed + k, overrides=overrides)
         fit_time = _timed_fit(model, b.put(data["X"][:n_fit]), b.put(data["Y"][:n_fit]), b)
         # The test part continues the training run: predict over the whole input
         # from the zero state and score the steps after the training part.

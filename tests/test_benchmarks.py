@@ -74,3 +74,57 @@ def test_search_refinement_keeps_the_ranges_and_never_gets_worse():
     assert len(best["values"]) == 2
     if best.get("refined"):     # the search's own winner comes next
         assert best["mean_score"] > ranked[1]["mean_score"]
+
+
+def test_every_model_is_a_scikit_learn_estimator_that_searches_can_tune():
+    from sklearn.base import clone
+
+    from benchmarks.models import make_model, reservoirpy_available
+    from benchmarks.tasks import TASK_MODELS
+    from reservoir import ESNRegressor, ParallelESNRegressor
+
+    for task, names in TASK_MODELS.items():
+        if task == "memory_capacity":     # a fixed reservoir's property: no model is fitted
+            continue
+        for name in names:
+            if name == "reservoirpy" and not reservoirpy_available():
+                continue
+            model, params = make_model(name, task, mode="quick", seed=3, overrides=None)
+            assert clone(model).get_params() == model.get_params()
+            assert model.get_params()["random_state"] == 3
+            if name == "esn":
+                spatial = task in ("lorenz96", "kuramoto_sivashinsky")
+                assert type(model) is (ParallelESNRegressor if spatial else ESNRegressor)
+                assert {k: v for k, v in model.get_params().items() if k in params} == params
+    # The spatially extended tasks: one reservoir per site, shared weights, and
+    # the configuration's neighbourhood and training noise as parameters.
+    model, params = make_model("esn", "lorenz96", mode="quick", seed=0,
+                               overrides={"locality": 2, "n_units": 20, "washout": 10})
+    assert (model.n_groups, model.shared_weights, model.boundary) == (None, True, "periodic")
+    assert model.locality == 2 and model.input_noise > 0
+    model.set_params(locality=1, input_noise=0.0)
+    from reservoir.datasets import lorenz96
+
+    series = lorenz96(300, dimension=8, random_state=0)
+    series = (series - series.mean()) / series.std()
+    model.fit(series[:-1], series[1:])
+    assert model.n_groups_ == 8 and model.neighbourhoods_.shape == (8, 3)
+    assert model.forecast(5, context=series[None, -50:]).shape == (1, 5, 8)
+
+
+def test_reservoirpy_adapter_is_a_scikit_learn_estimator():
+    pytest.importorskip("reservoirpy")
+    import numpy as np
+    from sklearn.base import clone
+
+    from benchmarks.models import ReservoirPyESN
+
+    model = ReservoirPyESN(n_units=20, spectral_radius=0.9, washout=10, random_state=0)
+    twin = clone(model).set_params(alpha=1e-4)
+    assert twin.alpha == 1e-4 and model.alpha == 1e-6
+    t = np.arange(301) * 0.1
+    series = np.column_stack([np.sin(t), np.cos(t)])
+    model.fit(series[:-1], series[1:])
+    assert model.predict(series[:50]).shape == (50, 2)
+    assert model.forecast(4, context=series[None, :40]).shape == (1, 4, 2)
+    assert not hasattr(twin, "model_")

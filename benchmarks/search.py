@@ -1,32 +1,58 @@
-"""Hyperparameter search that regenerates ``benchmarks/configs/*.json``.
+"""Hyperparameter search that regenerates ``benchmarks/configs/*.json``, on scikit-learn's searches.
 
-``python -m benchmarks.search TASK [--model esn|reservoirpy] [--n-iter N] [--seed S] [--write]``
+``python -m benchmarks.search TASK [--model esn|reservoirpy] [--n-iter N] [--units N]
+[--no-start] [--n-keep K] [--n-reseeds R] [--refine N] [--seed S] [--n-jobs J]
+[--test quick|full] [--write]``
 
-A dedicated loop, because the score of a forecasting model is a closed-loop
-statistic (valid prediction time over test windows, NRMSE after 84 free
-steps) that scikit-learn's one-step ``score`` does not measure:
+The search is scikit-learn's; this module supplies each task's validation
+data, cross-validator and scorer (:mod:`reservoir.model_selection`), and the
+estimator of :func:`benchmarks.models.make_model`:
 
-1. ``n_iter`` candidates are drawn from the task's distributions
-   (:data:`SPACES`) with :class:`sklearn.model_selection.ParameterSampler`,
-   after the published starting point of :data:`STARTS` where there is one,
-   and scored with the task's own protocol in ``quick`` size (one reservoir
-   seed, the quick number of windows) on *validation* data: a trajectory
-   generated from seed + 1000, never the one the benchmark tests on.
+* Lorenz-63, Lorenz-96, Kuramoto-Sivashinsky: the task's protocol in quick
+  size (spin-up, training length, context, horizon, windows and threshold of
+  :data:`benchmarks.tasks.FORECAST`) as one :class:`ForecastWindowSplit`
+  block, scored by the mean valid prediction time over its windows
+  (:func:`forecast_scorer`, errors normalised by the training part's
+  standard deviation, as the benchmark does).
+* Mackey-Glass: the same with Jaeger's trials (1000 teacher-forced steps,
+  84 free steps), scored by log10 of NRMSE84, the error at the 84th free
+  step (a callable metric of the forecast scorer).
+* NARMA10: one split, the protocol's training part then its test part,
+  scored by log10 of the one-step NRMSE after the washout
+  (:func:`washout_scorer`). Unlike the benchmark, which continues the
+  training run into the test part, the test part is predicted from the zero
+  state with its first ``washout`` steps left out.
+
+NRMSEs are compared on a log scale, so that averaging over reservoir seeds
+is a geometric mean; the printed and stored values are the NRMSEs.
+
+1. :class:`~sklearn.model_selection.RandomizedSearchCV` scores ``n_iter``
+   candidates drawn from the task's distributions (:data:`SPACES`) on
+   *validation* data: a trajectory generated from seed + 1000, never the one
+   the benchmark tests on; reservoir seed seed + 1000. Unless
+   ``--no-start``, the published starting point of :data:`STARTS` is scored
+   as well (:func:`~sklearn.model_selection.cross_validate`).
 2. Successive halving, one rung: the best ``n_keep`` candidates are scored
-   again with ``n_reseeds`` more reservoir seeds, and the best mean over all
-   their seeds wins. This guards against a lucky reservoir draw.
+   again with ``n_reseeds`` more reservoir seeds (seed + 1000 + 100 r, the
+   same data; a :class:`~sklearn.model_selection.GridSearchCV` over those
+   points), and the best mean over all their seeds wins. This guards against
+   a lucky reservoir draw.
 3. Optional local refinement (``--refine N``, default 0): N times, two
    hyperparameters of the current best are perturbed (log-normal steps of
    0.5 for log-uniform ranges, relative steps of 0.15 for uniform ones, a
    new draw for lists, +-1 for integers; clipped to the ranges), the
    candidate is scored on the same 1 + ``n_reseeds`` seeds, and it replaces
    the best when its mean is better.
+4. Optional test (``--test quick|full``): the winner runs the benchmark's own
+   protocol (:func:`benchmarks.tasks.run_task`) on the test trajectory
+   (seed ``--seed``), which the search has not seen.
 
-With ``--write`` the winner is stored in ``configs/<task>.json`` (or
-``configs/<task>_reservoirpy.json``) together with the command, the budget,
-the date, the machine and the ten best candidates. ESN and ReservoirPy get
-the same distributions (the ESN's readout options aside) and the same
-budget when compared.
+``--units N`` fixes the number of units (for a search at a smaller size
+than the task's space). With ``--write`` the winner is stored in
+``configs/<task>.json`` (or ``configs/<task>_reservoirpy.json``) together
+with the command, the budget, the date, the machine and the ten best
+candidates. ESN and ReservoirPy get the same distributions (the ESN's
+readout options aside) and the same budget when compared.
 """
 
 from __future__ import annotations
@@ -37,15 +63,32 @@ import json
 import sys
 import time
 import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 from scipy.stats import loguniform, randint, uniform
-from sklearn.model_selection import ParameterSampler
-from tqdm.auto import tqdm
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning, FitFailedWarning
+from sklearn.model_selection import GridSearchCV, RandomizedSearchCV, cross_validate
 
-from .models import CONFIG_DIR, _read_config, load_config
+from reservoir.datasets import LYAPUNOV_EXPONENTS, mackey_glass
+from reservoir.metrics import nrmse
+from reservoir.model_selection import ForecastWindowSplit, washout_scorer
+
+from .models import CONFIG_DIR, _read_config, load_config, make_model
 from .report import machine_description
-from .tasks import Backend, run_task
+from .tasks import (
+    _GENERATORS,
+    FORECAST,
+    MACKEY_GLASS,
+    Backend,
+    cached,
+    narma_data,
+    normaliser,
+    run_task,
+)
 
 SQUARED = ["constant", "input", "state", "squared_state"]
 LINEAR = ["constant", "input", "state"]
@@ -123,74 +166,240 @@ RESERVOIRPY_KEYS = ("n_units", "spectral_radius", "leak_rate", "input_scaling", 
                     "alpha", "density")
 
 
-def _space(task, model):
+def _space(task, model, units=None):
     space = dict(SPACES[task])
     if model == "reservoirpy":
         space = {k: v for k, v in space.items() if k in RESERVOIRPY_KEYS}
+    if units is not None:
+        space["n_units"] = [int(units)]
     return space
 
 
-def _score(task, model, candidate, seed, backend, cache_dir):
-    """(higher-is-better score, metric value) of a candidate on validation data."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            rows = run_task(task, model, "quick", seed, backend=backend, cache_dir=cache_dir,
-                            overrides=candidate)
-        except (FloatingPointError, ValueError, RuntimeError, np.linalg.LinAlgError) as exc:
-            return -np.inf, float("nan"), str(exc)
-    row = rows[0]
-    value = row["mean"]
-    if not np.isfinite(value):
-        return -np.inf, value, "non-finite"
-    # NRMSEs are compared on a log scale and turned into "higher is better".
-    score = value if row["better"] == "higher" else -np.log10(value)
-    return score, value, None
-
-
 def _plain(value):
-    if isinstance(value, (np.integer,)):
+    if isinstance(value, np.integer):
         return int(value)
-    if isinstance(value, (np.floating,)):
+    if isinstance(value, np.floating):
         return float(value)
     return value
 
 
-def search(task, *, model="esn", n_iter=40, n_keep=4, n_reseeds=2, refine=0, seed=0,
-           backend="numpy", cache_dir="benchmark-results/cache", progress=True):
-    """Run the search; returns (best candidate, its mean validation metric, table of candidates)."""
+# --------------------------------------------------------------------------
+# Validation problems: data, cross-validator, scorer
+# --------------------------------------------------------------------------
+
+@dataclass
+class Problem:
+    """What a task is searched on: X, y (one step ahead), the split, the scorer."""
+
+    X: object
+    y: object
+    cv: object
+    scoring: Callable
+    spinup: int
+    metric: str
+    # The metric's value from a score (scores are higher-is-better).
+    value: Callable[[float], float]
+
+
+def _log10_error(error):
+    """log10 of an error, a finite number even for an error of 0."""
+    return float(np.log10(max(error, np.finfo(float).tiny)))
+
+
+def _from_log_score(score):
+    return float(10.0 ** -score)
+
+
+def forecast_problem(task, seed, *, mode="quick", cache_dir=None, backend=None):
+    """Validation problem of a flow: the quick protocol's test windows as one block."""
+    spec = FORECAST[task]
+    m = spec[mode]
+    n_fit = spec["spinup"] + spec["n_train"] + 1
+    cv = ForecastWindowSplit(n_splits=1, context=spec["context"], horizon=m["horizon"],
+                             n_windows=m["n_windows"], stride=m["stride"],
+                             max_train_size=n_fit - 1, gap=1)
+    # One more row than the benchmark's series, because X = series[:-1] must
+    # still hold the last window's last row.
+    n_total = n_fit + (m["n_windows"] - 1) * m["stride"] + spec["context"] + m["horizon"] + 1
+    series = cached(cache_dir, spec["system"],
+                    lambda: _GENERATORS[spec["system"]](n_total, spec["dt"], seed),
+                    n=n_total, dt=spec["dt"], seed=seed)
+    mean, std = normaliser(series[:n_fit], spec["normalise"])
+    series = (series - mean) / std
+    # Rows of X are the series' values; the training part is X[:n_fit - 1] (gap=1
+    # leaves out the row whose target is the first test row, as the benchmark does).
+    scoring = cv.scorer("vpt", dt=spec["dt"], threshold=spec["threshold"],
+                        lyapunov_exponent=LYAPUNOV_EXPONENTS[spec["system"]].value,
+                        scale=series[:n_fit].std(axis=0))
+    put = (backend or Backend()).put
+    return Problem(X=put(series[:-1]), y=put(series[1:]), cv=cv, scoring=scoring,
+                   spinup=spec["spinup"], metric=f"VPT (Lyapunov times, eps={spec['threshold']})",
+                   value=float)
+
+
+def mackey_glass_problem(seed, *, mode="quick", cache_dir=None, backend=None):
+    """Validation problem of Mackey-Glass: Jaeger's trials, scored by log10 NRMSE84."""
+    p = MACKEY_GLASS
+    n_fit = p["n_train"] + 1
+    n_trials = p[mode]["n_trials"]
+    cv = ForecastWindowSplit(n_splits=1, context=p["context"], horizon=p["free_run"],
+                             n_windows=n_trials, stride=p["stride"], max_train_size=n_fit - 1,
+                             gap=1)
+    n_total = n_fit + (n_trials - 1) * p["stride"] + p["context"] + p["free_run"] + 1
+    # The history draws a constant from the seed, so that seeds give different trajectories.
+    series = cached(cache_dir, "mackey_glass",
+                    lambda: mackey_glass(n_total, tau=17.0, history=None, random_state=seed),
+                    n=n_total, seed=seed)
+    train = series[:n_fit]
+    series = (series - train.mean()) / train.std()
+    sigma = float(series[:n_fit].std())
+    step = p["free_run"] - 1
+
+    def log10_nrmse84(truth, forecasts):
+        # Jaeger's NRMSE84: sqrt(mean over trials of e(84)^2), e normalised by sigma(train).
+        e84 = (forecasts[:, step, :] - truth[:, step, :]) / sigma
+        return _log10_error(np.sqrt(np.mean(e84 ** 2)))
+
+    put = (backend or Backend()).put
+    return Problem(X=put(series[:-1]), y=put(series[1:]), cv=cv,
+                   scoring=cv.scorer(log10_nrmse84, greater_is_better=False), spinup=p["spinup"],
+                   metric="NRMSE84", value=_from_log_score)
+
+
+def narma_problem(seed, *, backend=None):
+    """Validation problem of NARMA10: train, then test on the next part; log10 one-step NRMSE."""
+    data = narma_data(seed)
+    n_rows = data["X"].shape[0]
+    cv = [(np.arange(data["n_fit"]), np.arange(data["n_fit"], n_rows))]
+    scoring = washout_scorer(lambda t, p: _log10_error(nrmse(t, p)), greater_is_better=False)
+    put = (backend or Backend()).put
+    return Problem(X=put(data["X"].reshape(-1, 1)), y=put(data["Y"].reshape(-1, 1)), cv=cv,
+                   scoring=scoring, spinup=data["spinup"],
+                   metric="NRMSE one step (after the washout)", value=_from_log_score)
+
+
+def validation_problem(task, seed, *, cache_dir=None, backend=None):
+    """The search data, split and scorer of ``task`` on the trajectory of ``seed``."""
+    if task in FORECAST:
+        return forecast_problem(task, seed, cache_dir=cache_dir, backend=backend)
+    if task == "mackey_glass":
+        return mackey_glass_problem(seed, cache_dir=cache_dir, backend=backend)
+    if task == "narma10":
+        return narma_problem(seed, backend=backend)
+    raise ValueError(f"task must be one of {sorted(SPACES)}, got {task!r}")
+
+
+# --------------------------------------------------------------------------
+# The search
+# --------------------------------------------------------------------------
+
+def _estimator(task, model, problem, seed):
+    # Estimators compute in the namespace of their data: the backend is the data's.
+    estimator, _ = make_model(model, task, mode="quick", seed=seed,
+                              overrides={"washout": problem.spinup})
+    return estimator
+
+
+@contextmanager
+def _quietly():
+    """Warnings that a search over wide ranges produces by design, silenced."""
+    with warnings.catch_warnings():
+        # A candidate whose fit fails scores NaN (error_score), which the ranking puts last.
+        warnings.simplefilter("ignore", FitFailedWarning)
+        warnings.filterwarnings("ignore", message="One or more of the test scores are non-finite")
+        warnings.filterwarnings("ignore", message="Scoring failed")
+        # The RNNs' fixed epoch budget is the protocol.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
+def _entry(params, score, problem, seconds=None):
+    params = {k: _plain(v) for k, v in params.items() if k != "random_state"}
+    finite = bool(np.isfinite(score))
+    return dict(params=params, scores=[float(score)] if finite else [],
+                values=[problem.value(score)] if finite else [],
+                error=None if finite else "fit or score failed",
+                seconds=None if seconds is None else round(float(seconds), 2))
+
+
+def _score_points(estimator, points, problem, *, n_jobs):
+    """Scores of fixed parameter points (dicts, random_state included), in order."""
+    if not points:
+        return []
+    grid = [{k: [v] for k, v in p.items()} for p in points]
+    with _quietly():
+        search = GridSearchCV(estimator, grid, cv=problem.cv, scoring=problem.scoring,
+                              refit=False, error_score=np.nan, n_jobs=n_jobs)
+        search.fit(problem.X, problem.y)
+    return [float(s) for s in search.cv_results_["mean_test_score"]]
+
+
+def _summarise(entry):
+    # A seed on which the candidate failed makes it the worst, whatever its other seeds.
+    finite = entry["scores"] and np.all(np.isfinite(entry["scores"]))
+    entry["mean_score"] = float(np.mean(entry["scores"])) if finite else -np.inf
+    entry["mean_value"] = float(np.mean(entry["values"])) if entry["values"] else float("nan")
+    return entry
+
+
+def search(task, *, model="esn", n_iter=40, n_keep=4, n_reseeds=2, refine=0, seed=0, units=None,
+           start=True, n_jobs=None, backend="numpy", cache_dir="benchmark-results/cache",
+           progress=True):
+    """Run the search; returns (best entry, ranked entries).
+
+    An entry is a dict: ``params``, ``scores`` and ``values`` (one per
+    reservoir seed scored), ``mean_score``, ``mean_value``, ``error`` and
+    ``seconds`` (fit and score time of the first seed).
+    """
+    say = (lambda text: print(text, file=sys.stderr, flush=True)) if progress else (lambda text: None)
+    back = backend if isinstance(backend, Backend) else Backend(backend)
     validation_seed = seed + 1000
-    back = Backend(backend)
-    sampler = ParameterSampler(_space(task, model), n_iter=n_iter, random_state=seed)
-    candidates = [{k: _plain(v) for k, v in c.items()} for c in sampler]
-    if task in STARTS:
-        start = {k: v for k, v in STARTS[task].items() if k in _space(task, model)}
-        candidates.insert(0, start)
-    table = []
-    for c in tqdm(candidates, desc=f"search {task}/{model}", disable=not progress, file=sys.stderr):
-        start = time.perf_counter()
-        score, value, error = _score(task, model, c, validation_seed, back, cache_dir)
-        table.append(dict(params=c, scores=[score], values=[value], error=error,
-                          seconds=round(time.perf_counter() - start, 2)))
-    finite = [t for t in table if np.isfinite(t["scores"][0])]
-    finite.sort(key=lambda t: -t["scores"][0])
-    # One rung of successive halving: re-score the best with other reservoir seeds.
-    for t in tqdm(finite[:n_keep], desc="re-seed best", disable=not progress, file=sys.stderr):
-        for r in range(1, n_reseeds + 1):
-            score, value, _ = _score(task, model, t["params"], validation_seed + 100 * r, back,
-                                     cache_dir)
-            t["scores"].append(score)
-            t["values"].append(value)
-    for t in table:
-        t["mean_score"] = float(np.mean(t["scores"])) if t["scores"] else -np.inf
-        t["mean_value"] = float(np.mean(t["values"]))
-    ranked = sorted(finite[:n_keep], key=lambda t: -t["mean_score"]) + finite[n_keep:]
-    if not ranked:
+    problem = validation_problem(task, validation_seed, cache_dir=cache_dir, backend=back)
+    estimator = _estimator(task, model, problem, validation_seed)
+    space = _space(task, model, units)
+
+    say(f"search {task}/{model}: {n_iter} candidates on validation data (seed {validation_seed})")
+    with _quietly():
+        randomized = RandomizedSearchCV(estimator, space, n_iter=n_iter, cv=problem.cv,
+                                        scoring=problem.scoring, refit=False, random_state=seed,
+                                        error_score=np.nan, n_jobs=n_jobs)
+        randomized.fit(problem.X, problem.y)
+    results = randomized.cv_results_
+    table = [_entry(p, s, problem, f + c) for p, s, f, c in zip(
+        results["params"], results["mean_test_score"], results["mean_fit_time"],
+        results["mean_score_time"])]
+    if start and task in STARTS:
+        point = {k: v for k, v in STARTS[task].items() if k in space}
+        if units is not None:
+            point["n_units"] = int(units)
+        say(f"score the published start of {task}")
+        with _quietly():
+            result = cross_validate(clone(estimator).set_params(**point), problem.X, problem.y,
+                                    cv=problem.cv, scoring=problem.scoring, error_score=np.nan,
+                                    n_jobs=n_jobs)
+        table.insert(0, _entry(point, np.mean(result["test_score"]), problem,
+                               np.mean(result["fit_time"] + result["score_time"])))
+
+    finite = sorted((t for t in table if t["scores"]), key=lambda t: -t["scores"][0])
+    if not finite:
         raise RuntimeError(f"every candidate failed for {task}/{model}")
+    # One rung of successive halving: re-score the best with other reservoir seeds.
+    reseeds = [validation_seed + 100 * r for r in range(1, n_reseeds + 1)]
+    kept = finite[:n_keep]
+    say(f"re-score the best {len(kept)} with reservoir seeds {reseeds}")
+    points = [{**t["params"], "random_state": s} for t in kept for s in reseeds]
+    scores = _score_points(estimator, points, problem, n_jobs=n_jobs)
+    for i, t in enumerate(kept):
+        for s in scores[i * len(reseeds):(i + 1) * len(reseeds)]:
+            t["scores"].append(s)
+            t["values"].append(problem.value(s) if np.isfinite(s) else float("nan"))
+    for t in table:
+        _summarise(t)
+    ranked = sorted(kept, key=lambda t: -t["mean_score"]) + finite[n_keep:]
     if refine:
-        best = _refine(task, model, ranked[0], refine, n_reseeds=n_reseeds, seed=seed,
-                       validation_seed=validation_seed, backend=back, cache_dir=cache_dir,
-                       progress=progress)
+        say(f"refine the best for {refine} steps")
+        best = _refine(ranked[0], refine, space=space, estimator=estimator, problem=problem,
+                       seeds=[validation_seed, *reseeds], seed=seed, n_jobs=n_jobs)
         if best is not ranked[0]:
             ranked.insert(0, best)
     return ranked[0], ranked
@@ -211,20 +420,16 @@ def _perturb(value, dist, rng):
     return float(np.clip(step, low, high))
 
 
-def _refine(task, model, start, n_steps, *, n_reseeds, seed, validation_seed, backend, cache_dir,
-            progress):
+def _refine(start, n_steps, *, space, estimator, problem, seeds, seed, n_jobs):
     """Local refinement of ``start`` (a table entry); returns the best entry found."""
-    space = _space(task, model)
     free = [k for k, d in space.items() if not (isinstance(d, list) and len(d) == 1)]
-    seeds = [validation_seed + 100 * r for r in range(n_reseeds + 1)]
     rng = np.random.default_rng(seed)
     best = start
-    if len(best["scores"]) != len(seeds):       # a start scored on one seed only
-        scored = [_score(task, model, best["params"], s, backend, cache_dir) for s in seeds]
-        best = dict(best, scores=[r[0] for r in scored], values=[r[1] for r in scored])
-        best["mean_score"] = float(np.mean(best["scores"]))
-        best["mean_value"] = float(np.mean(best["values"]))
-    for _ in tqdm(range(n_steps), desc="refine best", disable=not progress, file=sys.stderr):
+    if len(best["scores"]) != len(seeds):       # scored on fewer seeds than the refinement uses
+        scores = _score_points(estimator, [{**best["params"], "random_state": s} for s in seeds],
+                               problem, n_jobs=n_jobs)
+        best = _summarise(dict(best, scores=scores, values=[problem.value(s) for s in scores]))
+    for _ in range(n_steps):
         params = dict(best["params"])
         for key in rng.choice(free, size=min(2, len(free)), replace=False):
             key, dist = str(key), space[str(key)]
@@ -233,84 +438,127 @@ def _refine(task, model, start, n_steps, *, n_reseeds, seed, validation_seed, ba
             else:   # a key the published start does not set: a fresh draw
                 params[key] = _plain(dist[rng.integers(len(dist))] if isinstance(dist, list)
                                      else dist.rvs(random_state=rng))
-        scores, values = [], []
-        for s in seeds:
-            score, value, _ = _score(task, model, params, s, backend, cache_dir)
-            scores.append(score)
-            values.append(value)
-            if not np.isfinite(score):
-                break
-        if len(scores) == len(seeds) and np.mean(scores) > best["mean_score"]:
-            best = dict(params=params, scores=scores, values=values, error=None, seconds=None,
-                        mean_score=float(np.mean(scores)), mean_value=float(np.mean(values)),
-                        refined=True)
+        scores = _score_points(estimator, [{**params, "random_state": s} for s in seeds], problem,
+                               n_jobs=n_jobs)
+        if all(np.isfinite(scores)) and np.mean(scores) > best["mean_score"]:
+            best = _summarise(dict(params=params, scores=scores,
+                                   values=[problem.value(s) for s in scores], error=None,
+                                   seconds=None, refined=True))
     return best
 
 
-def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
+def test_winner(task, model, params, *, mode, seed, backend="numpy",
+                cache_dir="benchmark-results/cache"):
+    """Result rows of the benchmark's own protocol (``mode``) for ``params`` on the test seed."""
+    back = backend if isinstance(backend, Backend) else Backend(backend)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return run_task(task, model, mode, seed, backend=back, cache_dir=cache_dir,
+                        overrides=params)
+
+
+test_winner.__test__ = False    # a benchmark step, not a test for pytest to collect
+
+
+# --------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------
+
+def build_parser():
     parser = argparse.ArgumentParser(prog="python -m benchmarks.search",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("task", choices=sorted(SPACES))
     parser.add_argument("--model", choices=("esn", "reservoirpy"), default="esn")
     parser.add_argument("--n-iter", type=int, default=40, help="candidates drawn (default: 40)")
+    parser.add_argument("--units", type=int, default=None,
+                        help="fix the number of units (default: the task's space)")
+    parser.add_argument("--no-start", action="store_true",
+                        help="do not score the published starting point")
     parser.add_argument("--n-keep", type=int, default=4,
                         help="best candidates re-scored with more seeds (default: 4)")
     parser.add_argument("--n-reseeds", type=int, default=2,
                         help="extra reservoir seeds for each kept candidate (default: 2)")
     parser.add_argument("--refine", type=int, default=0,
                         help="local refinement steps around the winner (default: 0)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="search seed; validation data use seed + 1000, --test uses seed")
+    parser.add_argument("--n-jobs", type=int, default=None,
+                        help="parallel fits, as scikit-learn's n_jobs (default: 1)")
     parser.add_argument("--backend", choices=("numpy", "cupy"), default="numpy")
+    parser.add_argument("--test", choices=("quick", "full"), default=None,
+                        help="run the winner on the benchmark's test protocol in this mode")
     parser.add_argument("--write", action="store_true",
                         help="store the winner in benchmarks/configs/")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
     start = time.perf_counter()
     best, ranked = search(args.task, model=args.model, n_iter=args.n_iter, n_keep=args.n_keep,
                           n_reseeds=args.n_reseeds, refine=args.refine, seed=args.seed,
+                          units=args.units, start=not args.no_start, n_jobs=args.n_jobs,
                           backend=args.backend)
     elapsed = time.perf_counter() - start
     for t in ranked[:10]:
         print(f"{t['mean_value']:.4g}  ({len(t['values'])} seeds)  {json.dumps(t['params'])}")
     print(f"best: {best['mean_value']:.4g} with {json.dumps(best['params'])} ({elapsed:.0f} s)")
+    tested = None
+    if args.test:
+        test_start = time.perf_counter()
+        rows = test_winner(args.task, args.model, best["params"], mode=args.test, seed=args.seed,
+                           backend=args.backend)
+        tested = [dict(metric=r["metric"], mean=r["mean"], std=r["std"], n=r["n"],
+                       seconds=round(time.perf_counter() - test_start)) for r in rows]
+        for r in tested:
+            print(f"test ({args.test} protocol, seed {args.seed}): {r['metric']} "
+                  f"{r['mean']:.4g} +- {r['std']:.2g} over {r['n']} ({r['seconds']} s)")
     if args.write:
-        name = args.task if args.model == "esn" else f"{args.task}_{args.model}"
-        try:
-            previous = load_config(args.task, args.model)
-        except FileNotFoundError:
-            previous = {}
-        params = {**previous.get("params", {}), **best["params"]}
-        locality = params.pop("locality", previous.get("locality"))
-        input_noise = params.pop("input_noise", previous.get("input_noise"))
-        config = {"task": args.task, "model": args.model}
-        if locality is not None:
-            config["locality"] = int(locality)
-        if input_noise is not None:
-            config["input_noise"] = float(input_noise)
-        config["params"] = params
-        for key in ("quick_overrides", "rnn_overrides"):
-            if key in previous:
-                config[key] = previous[key]
-        config["search"] = {
-            "command": "python -m benchmarks.search " + " ".join(argv),
-            "method": "random search (ParameterSampler) on validation data (seed + 1000), "
-                      "then the best n_keep re-scored with n_reseeds more reservoir seeds"
-                      + (", then refine local steps around the best" if args.refine else ""),
-            "budget": {"n_iter": args.n_iter, "n_keep": args.n_keep, "n_reseeds": args.n_reseeds,
-                       **({"refine": args.refine} if args.refine else {}),
-                       "seconds": round(elapsed)},
-            "validation_metric": "mean over seeds of the quick-mode metric",
-            "validation_value": best["mean_value"],
-            "date": datetime.date.today().isoformat(),
-            "machine": machine_description(),
-            "top": [{"value": t["mean_value"], "n_seeds": len(t["values"]), "params": t["params"]}
-                    for t in ranked[:10]],
-        }
-        path = CONFIG_DIR / f"{name}.json"
-        path.write_text(json.dumps(config, indent=2) + "\n")
-        _read_config.cache_clear()
-        print(f"wrote {path}")
+        _write_config(args, argv, best, ranked, elapsed, tested)
     return 0
+
+
+def _write_config(args, argv, best, ranked, elapsed, tested):
+    name = args.task if args.model == "esn" else f"{args.task}_{args.model}"
+    try:
+        previous = load_config(args.task, args.model)
+    except FileNotFoundError:
+        previous = {}
+    params = {**previous.get("params", {}), **best["params"]}
+    locality = params.pop("locality", previous.get("locality"))
+    input_noise = params.pop("input_noise", previous.get("input_noise"))
+    config = {"task": args.task, "model": args.model}
+    if locality is not None:
+        config["locality"] = int(locality)
+    if input_noise is not None:
+        config["input_noise"] = float(input_noise)
+    config["params"] = params
+    for key in ("quick_overrides", "rnn_overrides"):
+        if key in previous:
+            config[key] = previous[key]
+    config["search"] = {
+        "command": "python -m benchmarks.search " + " ".join(argv),
+        "method": "RandomizedSearchCV on validation data (seed + 1000) with the task's "
+                  "cross-validator and scorer (reservoir.model_selection), then the best n_keep "
+                  "re-scored with n_reseeds more reservoir seeds"
+                  + (", then refine local steps around the best" if args.refine else ""),
+        "budget": {"n_iter": args.n_iter, "n_keep": args.n_keep, "n_reseeds": args.n_reseeds,
+                   **({"refine": args.refine} if args.refine else {}),
+                   "seconds": round(elapsed)},
+        "validation_metric": "mean over seeds of the quick-mode metric",
+        "validation_value": best["mean_value"],
+        "date": datetime.date.today().isoformat(),
+        "machine": machine_description(),
+        "top": [{"value": t["mean_value"], "n_seeds": len(t["values"]), "params": t["params"]}
+                for t in ranked[:10]],
+    }
+    if tested is not None:
+        config["search"]["test"] = {"mode": args.test, "seed": args.seed, "rows": tested}
+    path = CONFIG_DIR / f"{name}.json"
+    path.write_text(json.dumps(config, indent=2) + "\n")
+    _read_config.cache_clear()
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

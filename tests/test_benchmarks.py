@@ -68,12 +68,62 @@ def test_search_refinement_keeps_the_ranges_and_never_gets_worse():
         assert 0.3 <= search._perturb(1.5, uniform(0.3, 1.3), rng) <= 1.6
         assert search._perturb(3, randint(1, 4), rng) in (2, 3)
         assert search._perturb("a", ["a", "b"], rng) in ("a", "b")
-    best, ranked = search.search("narma10", n_iter=2, n_keep=1, n_reseeds=1, refine=3,
-                                 progress=False, cache_dir=None)
+    kwargs = dict(n_iter=2, n_keep=1, n_reseeds=1, units=30, progress=False, cache_dir=None)
+    plain, _ = search.search("narma10", **kwargs)
+    best, ranked = search.search("narma10", refine=3, **kwargs)
     assert best is ranked[0]
     assert len(best["values"]) == 2
-    if best.get("refined"):     # the search's own winner comes next
-        assert best["mean_score"] > ranked[1]["mean_score"]
+    if best.get("refined"):     # a better neighbour, then the search's own winner
+        assert ranked[1]["params"] == plain["params"]
+        assert best["mean_score"] > plain["mean_score"]
+    else:
+        assert best["params"] == plain["params"]
+        assert best["mean_score"] == plain["mean_score"]
+
+
+def test_search_scores_narma10_after_the_washout_and_reseeds_the_reservoir():
+    import numpy as np
+
+    from benchmarks import search
+    from benchmarks.models import make_model
+    from benchmarks.tasks import narma_data
+    from reservoir.metrics import nrmse
+
+    best, _ = search.search("narma10", n_iter=1, n_keep=1, n_reseeds=1, units=30, start=False,
+                            progress=False, cache_dir=None)
+    # The second score is the reservoir of seed 1000 + 100 on the same data: fitted on the
+    # training part, the test part predicted from the zero state, its washout left out.
+    data = narma_data(1000)
+    n_fit = data["n_fit"]
+    model, _ = make_model("esn", "narma10", mode="quick", seed=1100,
+                          overrides={"washout": 200, **best["params"]})
+    X, Y = data["X"].reshape(-1, 1), data["Y"].reshape(-1, 1)
+    model.fit(X[:n_fit], Y[:n_fit])
+    pred = model.predict(X[n_fit:])
+    expected = nrmse(Y[n_fit + 200:], pred[200:])
+    assert best["values"][1] == pytest.approx(expected, rel=1e-9)
+    assert best["scores"][1] == pytest.approx(-np.log10(expected), rel=1e-9)
+
+
+def test_search_validation_score_is_the_benchmark_protocols_metric(tmp_path):
+    from sklearn.model_selection import cross_validate
+
+    from benchmarks import search
+    from benchmarks.models import make_model
+    from benchmarks.tasks import Backend, run_task
+
+    # Mackey-Glass NRMSE84 of one candidate on the validation seed: the search's
+    # splitter and scorer against the benchmark's own loop on the same trajectory.
+    problem = search.validation_problem("mackey_glass", 1000, cache_dir=tmp_path)
+    overrides = {"n_units": 60, "alpha": 1e-8}
+    model, _ = make_model("esn", "mackey_glass", mode="quick", seed=1000,
+                          overrides={"washout": problem.spinup, **overrides})
+    score = cross_validate(model, problem.X, problem.y, cv=problem.cv, scoring=problem.scoring,
+                           error_score="raise")["test_score"][0]
+    (row, _) = run_task("mackey_glass", "esn", "quick", 1000, backend=Backend(), cache_dir=tmp_path,
+                        overrides=overrides)
+    assert row["metric"] == "NRMSE84"
+    assert problem.value(score) == pytest.approx(row["mean"], rel=1e-9)
 
 
 def test_every_model_is_a_scikit_learn_estimator_that_searches_can_tune():

@@ -41,7 +41,7 @@ from sklearn.metrics import (
 from sklearn.model_selection import BaseCrossValidator
 from sklearn.utils.validation import _num_samples
 
-from ._backend import get_namespace, to_numpy
+from ._backend import get_namespace, is_numpy, to_numpy
 from ._base import pooled_steps
 from ._validation import check_interval, is_multi_series
 from .metrics import nrmse
@@ -246,9 +246,9 @@ class ForecastScorer:
 
     def windows(self, X):
         """(contexts, truth) of the test rows X: arrays (n_windows, context | horizon, n_features)."""
-        if not hasattr(X, "shape"):
-            X = np.asarray(X)
         xp = get_namespace(X)
+        if is_numpy(xp):    # lists and pandas frames too
+            X = np.asarray(X)
         if X.ndim == 1:
             X = xp.reshape(X, (-1, 1))
         if X.ndim != 2:

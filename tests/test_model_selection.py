@@ -481,6 +481,7 @@ def test_halving_search_over_units_keeps_the_directly_evaluated_best(lorenz):
     assert direct[results["params"].index(search.best_params_)] == direct[last].max()
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")    # 2 epochs on purpose
 def test_cross_validate_with_windows_accepts_rnn_regressors(lorenz):
     from reservoir.rnn import ElmanRegressor
 
@@ -489,3 +490,35 @@ def test_cross_validate_with_windows_accepts_rnn_regressors(lorenz):
     result = cross_validate(model, lorenz[:300], lorenz[1:301], cv=cv,
                             scoring=cv.scorer("nrmse"), error_score="raise")
     assert np.all(np.isfinite(result["test_score"])) and np.all(result["test_score"] < 0)
+
+
+def test_forecast_scorer_on_a_parallel_esn_equals_valid_prediction_time():
+    from reservoir import ParallelESNRegressor
+    from reservoir.datasets import lorenz96
+
+    series = lorenz96(700, dimension=8, random_state=0)
+    series = (series - series.mean()) / series.std()
+    X, y = series[:-1], series[1:]
+    cv = ForecastWindowSplit(n_splits=2, context=30, horizon=40, n_windows=2)
+    model = ParallelESNRegressor(n_units=20, locality=1, washout=20, random_state=0)
+    scores = cross_validate(model, X, y, cv=cv, error_score="raise",
+                            scoring=cv.scorer("vpt", dt=0.01, lyapunov_exponent=1.7, threshold=0.5,
+                                              scale=X.std(axis=0)))["test_score"]
+    for (train, test), score in zip(cv.split(X), scores, strict=True):
+        fitted = ParallelESNRegressor(n_units=20, locality=1, washout=20, random_state=0)
+        fitted.fit(X[train], y[train])
+        truth, forecasts = _window_by_window(fitted, X, test[0], n_windows=2, context=30, horizon=40)
+        reference = valid_prediction_time(truth, forecasts, dt=0.01, lyapunov_exponent=1.7,
+                                          threshold=0.5, y_train=X)
+        assert score == pytest.approx(np.mean(reference.lyapunov_times), rel=1e-12)
+
+
+def test_the_model_selection_page_examples_run():
+    import doctest
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "model_selection.rst"
+    result = doctest.testfile(str(page), module_relative=False,
+                              optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0
+    assert result.failed == 0

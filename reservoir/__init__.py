@@ -7,7 +7,7 @@ chaotic series, with time-series model selection; gradient-trained Elman,
 LSTM and GRU networks with the same interface, for comparison.
 """
 
-from . import datasets, diagnostics, lyapunov, metrics
+from . import datasets, diagnostics, lyapunov, metrics, model_selection
 from .classifier import ESNClassifier
 from .esn import ESNRegressor
 from .parallel import ParallelESNRegressor
@@ -30,5 +30,6 @@ __all__ = [
     "diagnostics",
     "lyapunov",
     "metrics",
+    "model_selection",
 ]
 __version__ = "0.1.0.dev0"

@@ -39,7 +39,6 @@ from sklearn.metrics import (
     root_mean_squared_error,
 )
 from sklearn.model_selection import BaseCrossValidator
-from sklearn.utils.validation import _num_samples
 
 from ._backend import get_namespace, is_numpy, to_numpy
 from ._base import pooled_steps
@@ -484,7 +483,10 @@ class ForecastWindowSplit(BaseCrossValidator):
             The rows of the block's windows, one window after the other.
         """
         width, stride = self._check_params()
-        n_rows = _num_samples(X)
+        if is_multi_series(X):
+            raise ValueError("ForecastWindowSplit splits one series: X must be 2-D (n_timesteps, "
+                             "n_features), not a list of series or a 3-D array")
+        n_rows = int(X.shape[0]) if hasattr(X, "shape") else len(X)
         span = (self.n_windows - 1) * stride + width
         first = n_rows - span - (self.n_splits - 1) * self.n_windows * stride
         if first - self.gap < 1:

@@ -26,7 +26,6 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-
 from sklearn.base import BaseEstimator
 
 from reservoir import ESNRegressor, ParallelESNRegressor

@@ -63,9 +63,9 @@ import json
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from scipy.stats import loguniform, randint, uniform
@@ -365,7 +365,7 @@ def search(task, *, model="esn", n_iter=40, n_keep=4, n_reseeds=2, refine=0, see
     results = randomized.cv_results_
     table = [_entry(p, s, problem, f + c) for p, s, f, c in zip(
         results["params"], results["mean_test_score"], results["mean_fit_time"],
-        results["mean_score_time"])]
+        results["mean_score_time"], strict=True)]
     if start and task in STARTS:
         point = {k: v for k, v in STARTS[task].items() if k in space}
         if units is not None:

@@ -7,6 +7,7 @@ NumPy arrays ready to plot.
 from __future__ import annotations
 
 import numpy as np
+
 from ._backend import device_kwargs, to_namespace, to_numpy
 from ._validation import check_generator, check_interval, validate_series
 

@@ -144,7 +144,7 @@ def test_washout_scorer_accuracy_per_step_and_per_series():
     step_labels = [(x[1:, 0] > 0).astype(int) for x in X]
     per_step = ESNClassifier(n_units=30, washout=10, random_state=0).fit(steps[:20], step_labels[:20])
     hits = np.concatenate([per_step.predict(s)[10:] == lab[10:]
-                           for s, lab in zip(steps[20:], step_labels[20:])])
+                           for s, lab in zip(steps[20:], step_labels[20:], strict=True)])
     assert washout_scorer("accuracy")(per_step, steps[20:], step_labels[20:]) == np.mean(hits)
 
 
@@ -359,7 +359,7 @@ def test_split_indices_equal_hand_written_ones(n_rows, kwargs, expected):
     cv = ForecastWindowSplit(**kwargs)
     splits = list(cv.split(np.zeros((n_rows, 2))))
     assert cv.get_n_splits() == len(splits) == len(expected)
-    for (train, test), (train_expected, test_expected) in zip(splits, expected):
+    for (train, test), (train_expected, test_expected) in zip(splits, expected, strict=True):
         assert train.tolist() == list(train_expected)
         assert test.tolist() == list(test_expected)
 
@@ -465,7 +465,7 @@ def test_halving_search_over_units_keeps_the_directly_evaluated_best(lorenz):
     search.fit(lorenz[:-1], lorenz[1:])
     results = search.cv_results_
     assert list(search.n_resources_) == [20, 40, 80]
-    assert all(p["n_units"] == n for p, n in zip(results["params"], results["n_resources"]))
+    assert all(p["n_units"] == n for p, n in zip(results["params"], results["n_resources"], strict=True))
     direct = _direct_scores(lorenz, results["params"])
     np.testing.assert_allclose(results["mean_test_score"], direct, rtol=1e-12)
     # Each rung promotes candidates scored at least as well as those it drops.

@@ -109,7 +109,7 @@ def test_generate_autonomous_and_with_a_feedback_function():
     swapped, _ = res.generate(25, readout=readout, initial_state=x0, previous_output=y0,
                               feedback=lambda y: y[:, ::-1])
     x, y = x0.copy(), y0.copy()
-    for t in range(25):
+    for _ in range(25):
         u = y[:, ::-1]
         x = np.stack([reference(res, u[i:i + 1], x[i])[0] for i in range(3)])
         y = readout(x, u)

@@ -187,7 +187,8 @@ class ValidPredictionTime:
         return float(self.lyapunov_times)
 
 
-def valid_prediction_time(y_true, y_pred, *, dt, lyapunov_exponent, threshold, y_train=None):
+def valid_prediction_time(y_true, y_pred, *, dt, lyapunov_exponent, threshold, y_train=None,
+                          scale=None):
     """Valid prediction time (VPT) of a free-running forecast, in Lyapunov times.
 
     The error at forecast step t is
@@ -195,7 +196,8 @@ def valid_prediction_time(y_true, y_pred, *, dt, lyapunov_exponent, threshold, y
         e(t) = sqrt( mean_i ((ŷ_i(t) - y_i(t)) / σ_i)² ),
 
     with σ_i the standard deviation of component i over the training data
-    (``y_train``) when given, else over ``y_true``. The VPT is the time
+    (``y_train``) when given, the given ``scale`` when that is, else over
+    ``y_true``. The VPT is the time
     before e first exceeds the threshold ε, times the largest Lyapunov
     exponent λ₁: n_valid × dt × λ₁, where steps 1 .. n_valid are the valid
     ones (a NaN error, from a diverged forecast, counts as exceeding). A
@@ -221,6 +223,8 @@ def valid_prediction_time(y_true, y_pred, *, dt, lyapunov_exponent, threshold, y
         ε > 0.
     y_train : array of shape (n_timesteps, n_features), optional
         Training data, for σ_i.
+    scale : float or array-like of shape (n_features,), optional
+        σ_i given directly, instead of ``y_train``.
 
     Returns
     -------
@@ -241,7 +245,13 @@ def valid_prediction_time(y_true, y_pred, *, dt, lyapunov_exponent, threshold, y
     lam = float(check_interval("lyapunov_exponent", lyapunov_exponent, low=0, low_inclusive=False))
     threshold = float(check_interval("threshold", threshold, low=0, low_inclusive=False))
     n_features = y_true.shape[-1]
-    if y_train is not None:
+    if y_train is not None and scale is not None:
+        raise ValueError("give y_train or scale (the standard deviations themselves), not both")
+    if scale is not None:
+        sigma = np.broadcast_to(np.asarray(scale, dtype=float), (n_features,))
+        if not np.all(np.isfinite(sigma)) or np.any(sigma <= 0):
+            raise ValueError(f"scale must hold positive finite standard deviations, got {scale!r}")
+    elif y_train is not None:
         xp_train = get_namespace(y_train)
         train = _as_float_array("y_train", y_train, xp_train)
         if train.ndim == 1:

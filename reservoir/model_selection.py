@@ -43,7 +43,7 @@ from sklearn.model_selection import BaseCrossValidator
 from ._backend import get_namespace, is_numpy, to_numpy
 from ._base import pooled_steps
 from ._validation import check_interval, is_multi_series
-from .metrics import nrmse
+from .metrics import nrmse, valid_prediction_time
 
 __all__ = ["ForecastWindowSplit", "forecast_scorer", "washout_scorer"]
 
@@ -298,14 +298,13 @@ class ForecastScorer:
     def _value(self, truth, error, scale):
         if callable(self.metric):
             return self.metric(truth, truth + error)
-        normalised = error / scale
         if self.metric == "nrmse":
-            return np.sqrt(np.mean(normalised ** 2))
-        step_error = np.sqrt(np.mean(normalised ** 2, axis=-1))     # e(t), (n_windows, horizon)
-        exceeded = step_error > self.threshold
-        n_valid = np.where(exceeded.any(axis=-1), np.argmax(exceeded, axis=-1), self.horizon)
-        unit = self.dt * (1.0 if self.lyapunov_exponent is None else self.lyapunov_exponent)
-        return np.mean(n_valid) * unit
+            return np.sqrt(np.mean((error / scale) ** 2))
+        # Without an exponent, lambda = 1 makes the VPT a time: valid steps x dt.
+        vpt = valid_prediction_time(
+            truth, truth + error, dt=self.dt, threshold=self.threshold, scale=scale,
+            lyapunov_exponent=1.0 if self.lyapunov_exponent is None else self.lyapunov_exponent)
+        return np.mean(vpt.lyapunov_times)
 
     def __repr__(self):
         return (f"forecast_scorer(metric={_metric_name(self.metric)}, context={self.context}, "

@@ -185,3 +185,22 @@ def test_vpt_array_api_strict(lorenz):
                                 y_train=xp.asarray(train))
     assert isinstance(got, ValidPredictionTime)
     assert got.n_valid_steps == expected.n_valid_steps and 0 < got.n_valid_steps < len(test)
+
+
+def test_vpt_with_given_standard_deviations_equals_vpt_normalised_by_the_training_data():
+    rng = np.random.default_rng(11)
+    train = rng.standard_normal((500, 3)) * np.array([1.0, 2.0, 0.5])
+    truth = rng.standard_normal((4, 60, 3))
+    forecast = truth + np.linspace(0, 1, 60)[None, :, None] * rng.standard_normal((4, 1, 3))
+    by_train = valid_prediction_time(truth, forecast, dt=0.1, lyapunov_exponent=0.9, threshold=0.3,
+                                     y_train=train)
+    by_scale = valid_prediction_time(truth, forecast, dt=0.1, lyapunov_exponent=0.9, threshold=0.3,
+                                     scale=train.std(axis=0))
+    np.testing.assert_array_equal(by_scale.n_valid_steps, by_train.n_valid_steps)
+    assert not np.all(by_scale.reached_horizon)
+    with pytest.raises(ValueError, match="give y_train or scale"):
+        valid_prediction_time(truth, forecast, dt=0.1, lyapunov_exponent=0.9, threshold=0.3,
+                              y_train=train, scale=1.0)
+    with pytest.raises(ValueError, match="scale must hold positive finite standard deviations"):
+        valid_prediction_time(truth, forecast, dt=0.1, lyapunov_exponent=0.9, threshold=0.3,
+                              scale=[1.0, 0.0, 1.0])

@@ -8,9 +8,11 @@ LSTM and GRU networks with the same interface, for comparison.
 """
 
 from . import datasets, diagnostics, lyapunov, metrics, model_selection
+from ._base import ForecastDivergenceWarning
 from .classifier import ESNClassifier
 from .esn import ESNRegressor
 from .parallel import ParallelESNRegressor
+from .persistence import load, save
 from .readout import RidgeReadout
 from .rnn import ElmanRegressor, GRURegressor, LSTMRegressor
 from .runtime import Reservoir
@@ -19,6 +21,7 @@ from .transformer import ReservoirTransformer
 __all__ = [
     "ESNClassifier",
     "ESNRegressor",
+    "ForecastDivergenceWarning",
     "ElmanRegressor",
     "GRURegressor",
     "LSTMRegressor",
@@ -28,8 +31,10 @@ __all__ = [
     "RidgeReadout",
     "datasets",
     "diagnostics",
+    "load",
     "lyapunov",
     "metrics",
     "model_selection",
+    "save",
 ]
 __version__ = "0.1.0.dev0"

@@ -14,7 +14,11 @@
   :func:`reservoir.datasets.to_forecasting` makes) continues with the last
   fitted target as its next input; ``initial_state="continue"`` on inputs that
   start elsewhere warns, because a step of the series has been skipped.
-* Closed-loop ``forecast`` from the end of the fitted data or after contexts.
+* Closed-loop ``forecast`` from the end of the fitted data or after contexts,
+  with divergence detection: a forecast that leaves a bounded region around
+  the fitted targets' range (or stops being finite) is cut there, its later
+  steps set to NaN, and a :class:`ForecastDivergenceWarning` says at which
+  step of which window.
 """
 
 from __future__ import annotations
@@ -28,7 +32,34 @@ from ._backend import device_kwargs, get_namespace, to_numpy
 from ._rows import rows_at, step_mask
 from ._validation import check_initial_state, check_interval, is_multi_series, validate_series
 
-__all__ = ["SequenceEstimatorMixin", "SequenceRegressorMixin", "pooled_steps"]
+__all__ = [
+    "DIVERGENCE_BOUND",
+    "ForecastDivergenceWarning",
+    "SequenceEstimatorMixin",
+    "SequenceRegressorMixin",
+    "pooled_steps",
+]
+
+# How far outside the fitted targets' range a closed-loop forecast may go, in
+# widths of that range, before it counts as diverged. A forecast of a
+# stationary series stays near the range it was trained on; ten widths away
+# is far past any plausible overshoot, while a diverging loop (growing
+# geometrically) crosses it within a step or two of leaving the attractor.
+DIVERGENCE_BOUND = 10.0
+
+
+class ForecastDivergenceWarning(UserWarning):
+    """A closed-loop forecast left its bounded region; its later steps are NaN.
+
+    Emitted once per :meth:`SequenceRegressorMixin.forecast` call. The
+    warning's ``steps`` attribute holds, for each forecast window (series),
+    the first step (0-based, an index into the forecast) that is not finite
+    or lies out of bounds, or -1 where the window stayed bounded.
+    """
+
+    def __init__(self, message, steps=None):
+        super().__init__(message)
+        self.steps = steps
 
 
 def _series_list(a, multi):
@@ -117,7 +148,25 @@ class SequenceEstimatorMixin:
         self._final_target = rows_at(Y, last, xp)
         self._fit_layout = batch.layout
         self._one_step_ahead = self._is_one_step_ahead(batch, Y)
+        self._target_range = self._fitted_range(Y, batch.lengths, xp)
         self.final_state_ = final_state[0, ...] if batch.layout == "single" else final_state
+
+    @staticmethod
+    def _fitted_range(Y, lengths, xp):
+        """Host array (2, n_outputs): the smallest and largest fitted target of each output.
+
+        Only each series' own steps count, not the padding of shorter series.
+        """
+        lengths = [int(n) for n in lengths]
+        if all(n == Y.shape[1] for n in lengths):
+            parts = [Y]
+        else:
+            parts = [Y[i:i + 1, :n, :] for i, n in enumerate(lengths)]
+        low = [xp.min(xp.min(p, axis=1), axis=0) for p in parts]
+        high = [xp.max(xp.max(p, axis=1), axis=0) for p in parts]
+        low = np.min(np.stack([np.asarray(to_numpy(v), dtype=np.float64) for v in low]), axis=0)
+        high = np.max(np.stack([np.asarray(to_numpy(v), dtype=np.float64) for v in high]), axis=0)
+        return np.stack([low, high])
 
     @staticmethod
     def _is_one_step_ahead(batch, Y):
@@ -192,7 +241,8 @@ class SequenceRegressorMixin(SequenceEstimatorMixin):
 
     # ------------------------------------------------------------------ forecast
 
-    def forecast(self, n_steps, *, context=None, initial_state=None):
+    def forecast(self, n_steps, *, context=None, initial_state=None,
+                 divergence_bound=DIVERGENCE_BOUND):
         """Closed-loop forecast of an autonomous series.
 
         Each prediction is fed back as the next input. Without ``context``,
@@ -204,6 +254,18 @@ class SequenceRegressorMixin(SequenceEstimatorMixin):
         row. The context should be long enough for the state to forget its
         start (at least ``washout`` steps).
 
+        A closed loop can diverge: once its outputs leave the region the
+        model was trained on, they are fed back as inputs it has never seen
+        and typically grow without bound. A forecast step is *invalid* when
+        any of its outputs is not finite, or lies further outside the fitted
+        targets' range [min, max] than ``divergence_bound`` times the width
+        max - min of that range (per output; an output that was constant in
+        training counts as width max(1, |value|)). From the first invalid
+        step on, every step of that window is set to NaN, and one
+        :class:`reservoir.ForecastDivergenceWarning` names the step
+        and the window (its ``steps`` attribute holds the first invalid step
+        of every window, -1 for those that stayed bounded).
+
         Parameters
         ----------
         n_steps : int
@@ -213,15 +275,27 @@ class SequenceRegressorMixin(SequenceEstimatorMixin):
             (n_series, n_timesteps, n_features), optional
         initial_state : None or array, optional
             State before the context's first step.
+        divergence_bound : float or None, default=10.0
+            How many widths of the fitted targets' range a forecast may go
+            beyond that range before it counts as diverged. None checks only
+            that the outputs are finite (for series that are expected to
+            leave their training range, such as a trend).
 
         Returns
         -------
         forecast : array of shape (n_steps, n_outputs), or
             (n_series, n_steps, n_outputs) for several series, in the
-            namespace of the context (of the fitted data without one)
+            namespace of the context (of the fitted data without one); NaN
+            from the first invalid step of a diverged window on.
+
+        Warns
+        -----
+        ForecastDivergenceWarning
+            Once, when at least one window diverged.
         """
         check_is_fitted(self)
         check_interval("n_steps", n_steps, low=1, integer=True)
+        check_interval("divergence_bound", divergence_bound, low=0, allow_none=True)
         if self.n_outputs_ != self.n_features_in_:
             raise ValueError(
                 "forecast feeds each prediction back as the next input, so the model needs as many "
@@ -231,7 +305,10 @@ class SequenceRegressorMixin(SequenceEstimatorMixin):
         if context is None:
             if initial_state is not None:
                 raise ValueError("initial_state applies to a context; pass context as well")
-            out = self._forecast_continued(int(n_steps))
+            # A diverging loop overflows on the way; the divergence check below
+            # reports it once, in the words of the forecast.
+            with np.errstate(over="ignore", invalid="ignore"):
+                out = self._forecast_continued(int(n_steps))
             layout = self._fit_layout
         else:
             if isinstance(initial_state, str):
@@ -241,7 +318,51 @@ class SequenceRegressorMixin(SequenceEstimatorMixin):
                 )
             batch, _, _ = validate_series(self, context, None, reset=False, dtype=self.dtype,
                                           require_y=False)
-            out = self._forecast_after(batch, int(n_steps), initial_state)
+            with np.errstate(over="ignore", invalid="ignore"):
+                out = self._forecast_after(batch, int(n_steps), initial_state)
             layout = batch.layout
+        out = self._cut_divergence(out, divergence_bound)
         out = out[0, ...] if layout == "single" else out
         return out[..., 0] if self._y_one_d else out
+
+    def _cut_divergence(self, out, bound):
+        """``out`` (n_series, n_steps, n_outputs) with NaN from each window's first invalid step.
+
+        Warns once (:class:`ForecastDivergenceWarning`) when a window diverged.
+        """
+        xp = get_namespace(out)
+        with np.errstate(over="ignore", invalid="ignore"):
+            invalid = ~xp.all(xp.isfinite(out), axis=2)
+            target_range = getattr(self, "_target_range", None)
+            if bound is not None and target_range is not None:
+                low, high = target_range
+                width = high - low
+                middle = (low + high) / 2
+                width = np.where(width > 0, width, np.maximum(1.0, np.abs(middle)))
+                limit = width * (float(bound) + 0.5)
+                kw = device_kwargs(out, xp)
+                middle = xp.asarray(middle, dtype=out.dtype, **kw)
+                limit = xp.asarray(limit, dtype=out.dtype, **kw)
+                invalid = invalid | xp.any(xp.abs(out - middle) > limit, axis=2)
+        invalid = np.asarray(to_numpy(invalid), dtype=bool)
+        diverged = invalid.any(axis=1)
+        if not diverged.any():
+            return out
+        steps = np.where(diverged, np.argmax(invalid, axis=1), -1)
+        n_steps = invalid.shape[1]
+        cut = np.arange(n_steps)[None, :] >= np.where(diverged, steps, n_steps)[:, None]
+        cut = xp.asarray(cut[:, :, None], **device_kwargs(out, xp))
+        out = xp.where(cut, xp.asarray(float("nan"), dtype=out.dtype, **device_kwargs(out, xp)), out)
+        windows = np.flatnonzero(diverged)
+        shown = ", ".join(f"window {w} at step {steps[w]}" for w in windows[:5])
+        more = f" and {windows.size - 5} more" if windows.size > 5 else ""
+        rule = ("stopped being finite" if bound is None else
+                f"stopped being finite or went more than divergence_bound={bound} widths of the "
+                "fitted targets' range outside that range")
+        warnings.warn(ForecastDivergenceWarning(
+            f"the closed-loop forecast diverged in {windows.size} of {invalid.shape[0]} window(s) "
+            f"({shown}{more}; steps count from 0 over {n_steps} forecast steps): it {rule}. "
+            "The forecast is NaN from that step on; the warning's `steps` attribute holds the "
+            "first invalid step of every window (-1: bounded).", steps=steps),
+            stacklevel=3)
+        return out

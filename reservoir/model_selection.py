@@ -30,6 +30,8 @@ breaks time order: use a model size as the resource instead
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn.metrics import (
     accuracy_score,
@@ -41,7 +43,7 @@ from sklearn.metrics import (
 from sklearn.model_selection import BaseCrossValidator
 
 from ._backend import get_namespace, is_numpy, to_numpy
-from ._base import pooled_steps
+from ._base import ForecastDivergenceWarning, pooled_steps
 from ._validation import check_interval, is_multi_series
 from .metrics import nrmse, valid_prediction_time
 
@@ -276,7 +278,9 @@ class ForecastScorer:
             )
         contexts, truth = self.windows(X)
         # A closed loop that diverges overflows on the way; that is a score, not an error.
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"), \
+                warnings.catch_warnings():
+            warnings.simplefilter("ignore", ForecastDivergenceWarning)
             forecasts = estimator.forecast(self.horizon, context=contexts)
         truth = to_numpy(truth).astype(float, copy=False)
         forecasts = to_numpy(forecasts).astype(float, copy=False).reshape(truth.shape)

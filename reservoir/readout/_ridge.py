@@ -18,7 +18,7 @@ import scipy.linalg
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._backend import (
+from .._backend import (
     SolveFailedError,
     device_kwargs,
     get_namespace,
@@ -26,7 +26,7 @@ from ._backend import (
     solve_spd,
     solve_symmetric_lstsq,
 )
-from ._validation import check_interval, validate_X, validate_X_y
+from .._validation import check_interval, validate_X, validate_X_y
 
 __all__ = [
     "READOUT_FEATURES",
@@ -97,7 +97,7 @@ class ReadoutFunction:
     """
 
     def __init__(self, coef, intercept, features, *, like=None, dtype=None):
-        from ._backend import to_namespace, to_numpy
+        from .._backend import to_namespace, to_numpy
 
         xp = get_namespace(coef if like is None else like)
         kw = {} if like is None else device_kwargs(like, xp)

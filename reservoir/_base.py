@@ -260,7 +260,7 @@ class SequenceRegressorMixin(SequenceEstimatorMixin):
         any of its outputs is not finite, or lies further outside the fitted
         targets' range [min, max] than ``divergence_bound`` times the width
         max - min of that range (per output; an output that was constant in
-        training counts as width max(1, |value|)). From the first invalid
+        training counts as width max(1, abs(value))). From the first invalid
         step on, every step of that window is set to NaN, and one
         :class:`reservoir.ForecastDivergenceWarning` names the step
         and the window (its ``steps`` attribute holds the first invalid step

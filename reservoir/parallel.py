@@ -369,8 +369,8 @@ class ParallelESNRegressor(SequenceRegressorMixin, RegressorMixin, BaseEstimator
         ----------
         X : array-like of shape (n_timesteps, n_sites), list of such, or
             array of shape (n_series, n_timesteps, n_sites)
-        initial_state : None, "continue", or array of shape (n_groups_ *
-            n_units,) or (n_series, n_groups_ * n_units)
+        initial_state : None, "continue", or array of shape (``n_groups_`` *
+            n_units,) or (n_series, ``n_groups_`` * n_units)
             State before the first step: zeros when None; "continue" starts
             from the end of the fitted data.
 

@@ -5,9 +5,9 @@ The format
 A model file is a zip archive (every member stored uncompressed) of
 
 * ``model.json``: the format name and version, the versions of the libraries
-  that wrote it, and the model as a tree: each estimator is its class
-  (module and name), its parameters (``get_params(deep=False)``) and its
-  fitted state (the entries of its ``__getstate__``, as pickle would take
+  that wrote it, and the model as a tree: each estimator is its class (the
+  public module that exports it, and its name), its parameters
+  (``get_params(deep=False)``) and its fitted state (the entries of its ``__getstate__``, as pickle would take
   them), each value written as JSON (numbers, strings, lists, tagged tuples
   and dicts, NumPy scalars and dtypes, random generators' states) or as a
   reference to an array member; nested estimators, reservoirs and readouts
@@ -41,13 +41,14 @@ are already left out there), so an estimator added to the package later is
 covered without a list to update. A fitted attribute of a type the format
 does not know raises a ``TypeError`` naming it at save time.
 
-The statistics that only continue training (the ridge readout's Gram matrix
-``X^T X``, ``_accumulator``; a class may name more in a
-``_training_statistics`` tuple) are often far larger than the weights (F^2
-against F numbers per output). They are written only when asked
-(``keep_statistics=True``) or when the saved estimator itself has a
-``partial_fit`` that needs them; otherwise the file is about the size of the
-weights, and a later ``partial_fit`` of a loaded readout starts afresh.
+The state that only serves to continue training (the ridge readout's Gram
+matrix ``X^T X`` in ``_accumulator``, an estimator's open training stream in
+``_stream``; a class may name more in a ``_training_statistics`` tuple) is
+often far larger than the weights (F^2 against F numbers per output). It is
+written only when asked, ``keep_statistics=True``, for a model that will go
+on training (``partial_fit``) after it is loaded; otherwise the file is
+about the size of the weights, and ``partial_fit`` on the loaded model
+starts a new training stream.
 
 Arrays of another array library (CuPy) are written from a host copy and
 recorded with their library; :func:`load` returns them as NumPy arrays, or
@@ -66,6 +67,7 @@ import importlib
 import json
 import math
 import os
+import sys
 import tempfile
 import zipfile
 
@@ -85,7 +87,7 @@ _ZIP_SIGNATURE = b"PK\x03\x04"
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 # Attributes that hold statistics only needed to continue training.
-_TRAINING_STATISTICS = ("_accumulator",)
+_TRAINING_STATISTICS = ("_accumulator", "_stream")
 
 _BIT_GENERATORS = ("MT19937", "PCG64", "PCG64DXSM", "Philox", "SFC64")
 _BUILTIN_TYPES = {"float": float, "int": int, "bool": bool, "str": str, "complex": complex}
@@ -118,6 +120,21 @@ def _check_allowed_class(cls):
     return None
 
 
+def _public_module(cls):
+    """The shortest module path that exports ``cls`` (``reservoir``, ``sklearn.preprocessing``).
+
+    Files name classes where users import them, so that moving a class
+    between private modules does not break the files written before.
+    """
+    parts = cls.__module__.split(".")
+    for n in range(1, len(parts)):
+        candidate = ".".join(parts[:n])
+        module = sys.modules.get(candidate)
+        if module is not None and getattr(module, cls.__name__, None) is cls:
+            return candidate
+    return cls.__module__
+
+
 def _resolve_class(module, name):
     """The class ``module.name`` from the allowlist, or a ValueError; imports nothing else."""
     if not isinstance(module, str) or not isinstance(name, str) or not _allowed_module(module):
@@ -133,12 +150,13 @@ def _resolve_class(module, name):
         raise ValueError(f"the model file names the class {module}.{name}, but module {module} "
                          f"does not exist in this installation ({exc})") from exc
     cls = getattr(mod, name, None)
-    if not isinstance(cls, type) or cls.__module__ != module or cls.__qualname__ != name:
+    if not isinstance(cls, type) or cls.__qualname__ != name:
         raise ValueError(f"the model file names the class {module}.{name}, which this "
                          "installation does not define")
     reason = _check_allowed_class(cls)
     if reason is not None:
-        raise ValueError(f"the model file names a class load does not create: {reason}")
+        raise ValueError(f"the model file names the class {module}.{name}, which load does not "
+                         f"create: {reason}")
     return cls
 
 
@@ -321,7 +339,7 @@ class _Encoder:
                 "arrays and scalars, SciPy sparse matrices, NumPy random generators, and objects "
                 f"of the reservoir package and scikit-learn estimators){why}"
             )
-        node = {"$": "object", "id": self._new_id(value), "module": cls.__module__,
+        node = {"$": "object", "id": self._new_id(value), "module": _public_module(cls),
                 "class": cls.__qualname__}
         state = value.__getstate__() if hasattr(value, "__getstate__") else value.__dict__
         if not isinstance(state, dict):
@@ -609,7 +627,7 @@ def _library_versions():
             "scikit-learn": sklearn.__version__}
 
 
-def save(estimator, path, *, keep_statistics=None):
+def save(estimator, path, *, keep_statistics=False):
     """Write a model to a file that :func:`load` reads back without pickle.
 
     Parameters, fitted arrays, nested estimators and reservoirs are written
@@ -625,12 +643,14 @@ def save(estimator, path, *, keep_statistics=None):
         Fitted or not; a pipeline of such estimators too.
     path : str or os.PathLike
         The file to write (replaced if it exists).
-    keep_statistics : bool or None, default=None
-        Whether to store the statistics that only serve to continue training
-        (a ridge readout's Gram matrix X^T X, of size F^2 for F readout
+    keep_statistics : bool, default=False
+        Whether to store the state that only serves to continue training (a
+        ridge readout's Gram matrix X^T X, of size F^2 for F readout
         features: for 1000 units, 8 MB against 8 kB of readout weights).
-        None stores them only when ``estimator`` has a ``partial_fit`` that
-        continues from them (a :class:`reservoir.RidgeReadout`).
+        Keep it to call ``partial_fit`` on the loaded model and continue
+        where the saved one stopped; without it, ``partial_fit`` on the
+        loaded model starts a new training stream, while predictions and
+        forecasts are the same either way.
 
     Raises
     ------
@@ -650,10 +670,8 @@ def save(estimator, path, *, keep_statistics=None):
     >>> bool(np.array_equal(load(path).forecast(20), esn.forecast(20)))
     True
     """
-    if keep_statistics is not None and not isinstance(keep_statistics, (bool, np.bool_)):
-        raise TypeError(f"keep_statistics must be None, True or False, got {keep_statistics!r}")
-    if keep_statistics is None:
-        keep_statistics = callable(getattr(estimator, "partial_fit", None))
+    if not isinstance(keep_statistics, (bool, np.bool_)):
+        raise TypeError(f"keep_statistics must be True or False, got {keep_statistics!r}")
     if isinstance(estimator, type) or _check_allowed_class(type(estimator)) is not None:
         raise TypeError(
             f"save writes estimators of the reservoir package and scikit-learn, got "
@@ -771,8 +789,8 @@ def load(path, *, device=None):
     >>> from reservoir import RidgeReadout, load, save
     >>> readout = RidgeReadout().fit(np.eye(3), [1.0, 2.0, 3.0])
     >>> path = os.path.join(tempfile.mkdtemp(), "readout.rsv")
-    >>> save(readout, path)
-    >>> load(path).predict(np.eye(3)).round(3)
+    >>> save(readout, path, keep_statistics=True)     # to go on with partial_fit
+    >>> load(path).partial_fit(np.eye(3), [1.0, 2.0, 3.0]).predict(np.eye(3)).round(3)
     array([1., 2., 3.])
     """
     device = _check_device(device)

@@ -3,16 +3,9 @@
 import numpy as np
 import pytest
 
+from reservoir import ReservoirTransformer
 from reservoir.initializers import input_weights, recurrent_weights
 from reservoir.metrics import memory_capacity, memory_capacity_from_states
-
-try:
-    from reservoir import ReservoirTransformer
-except ImportError:  # the estimator module is optional for these tests
-    ReservoirTransformer = None
-
-needs_estimator = pytest.mark.skipif(ReservoirTransformer is None,
-                                     reason="reservoir.ReservoirTransformer is not importable")
 
 
 def _run(W, W_in, u, activation):
@@ -103,7 +96,6 @@ def test_bad_input(kwargs, message):
 
 # -- with the estimator ---------------------------------------------------------------
 
-@needs_estimator
 def test_estimator_linear_orthogonal_reservoir():
     esn = ReservoirTransformer(100, spectral_radius=0.99, topology="orthogonal",
                                activation="identity", random_state=0)
@@ -113,7 +105,6 @@ def test_estimator_linear_orthogonal_reservoir():
     assert not hasattr(esn, "W_")  # the estimator given is cloned, never fitted
 
 
-@needs_estimator
 @pytest.mark.parametrize("seed", [0, 1])
 def test_estimator_tanh_reservoir(seed):
     esn = ReservoirTransformer(100, spectral_radius=0.9, input_scaling=0.1, bias_scaling=0.0,
@@ -121,7 +112,6 @@ def test_estimator_tanh_reservoir(seed):
     assert 20 <= memory_capacity(esn, random_state=seed) <= 45
 
 
-@needs_estimator
 def test_estimator_agrees_with_states_collected_by_hand():
     esn = ReservoirTransformer(30, spectral_radius=0.8, input_scaling=0.5, bias_scaling=0.0,
                                random_state=3)

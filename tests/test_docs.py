@@ -52,3 +52,22 @@ def test_sphinx_builds_without_warnings_and_without_network(tmp_path):
     for method in ("fit", "predict", "forecast", "score", "step"):
         assert f'id="reservoir.ESNRegressor.{method}"' in page
     assert "divergence_bound" in page and "initial_state" in page
+
+
+def test_readme_example_prints_what_the_readme_says(tmp_path, monkeypatch, capsys):
+    """The README's example runs, and prints the numbers the README shows (to 10%)."""
+    import re
+
+    readme = (DOCS.parent / "README.md").read_text()
+    match = re.search(r"## Example\n\n```python\n(.*?)```\n\nprints\n\n```text\n(.*?)```", readme,
+                      re.S)
+    assert match, "the README's Example section lost its code or its printed output"
+    code, shown = match.groups()
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md", "exec"), {})
+    printed = capsys.readouterr().out
+    number = r"[-+]?\d+\.?\d*(?:e[-+]?\d+)?"
+    assert re.sub(number, "#", printed) == re.sub(number, "#", shown)
+    np = pytest.importorskip("numpy")
+    np.testing.assert_allclose([float(v) for v in re.findall(number, printed)],
+                               [float(v) for v in re.findall(number, shown)], rtol=0.1)

@@ -146,6 +146,26 @@ def test_pickle_and_joblib_keep_working(name, fitted, tmp_path):
     _assert_same_outputs(expected, _outputs(joblib.load(tmp_path / "model.joblib"), X))
 
 
+def _readout_classes():
+    import reservoir.readout
+
+    # OnlineReadout is the base of the online readouts, not a model of its own.
+    return [getattr(reservoir.readout, name) for name in reservoir.readout.__all__
+            if isinstance(getattr(reservoir.readout, name), type)
+            and issubclass(getattr(reservoir.readout, name), BaseEstimator)
+            and name != "OnlineReadout"]
+
+
+@pytest.mark.parametrize("cls", _readout_classes(), ids=lambda cls: cls.__name__)
+def test_readouts_round_trip(cls, tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((120, 3))
+    y = X @ np.array([1.0, -2.0, 0.5]) + 1.0
+    readout = cls().fit(X, y)
+    save(readout, tmp_path / "r.rsv")
+    np.testing.assert_array_equal(load(tmp_path / "r.rsv").predict(X), readout.predict(X))
+
+
 def test_unfitted_estimator_and_pipeline_round_trip(tmp_path):
     est = ESNRegressor(n_units=7, readout_features=("input", "state"), input_scaling=np.array([1.0, 0.5]))
     save(est, tmp_path / "unfitted.rsv")

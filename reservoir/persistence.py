@@ -179,8 +179,8 @@ def _host_array(a):
 
 def _is_array(value):
     return isinstance(value, np.ndarray) or (
-        hasattr(value, "__array_namespace__") and hasattr(value, "shape")
-        and _namespace_name(value) in ("cupy", "array_api_strict"))
+        _namespace_name(value) in ("cupy", "array_api_strict")
+        and hasattr(value, "shape") and hasattr(value, "dtype"))
 
 
 class _Encoder:

@@ -445,8 +445,7 @@ class _Decoder:
         if not isinstance(index, int) or not 0 <= index < self.n_arrays:
             raise ValueError(f"the model file refers to array {index!r}, which it does not hold")
         if index not in self._arrays:
-            with self.archive.open(f"arrays/{index}.npy") as f:
-                self._arrays[index] = np.lib.format.read_array(f, allow_pickle=False)
+            self._arrays[index] = _read_npy(self.archive, f"arrays/{index}.npy")
         return self._arrays[index]
 
     def _decode_array(self, node):
@@ -554,6 +553,40 @@ class _Decoder:
         else:
             obj.__dict__.update(state)
         return obj
+
+
+def _read_npy(archive, name):
+    """The array of member ``name``, read without pickle after checking its header.
+
+    The header's shape and dtype must account for the member's size exactly,
+    so that a forged header cannot make the reader allocate more than the
+    file holds; an object dtype (a pickle in disguise) is refused.
+    """
+    info = archive.getinfo(name)
+    with archive.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise ValueError(f"the model file's {name} has .npy version {version}, which save "
+                             "never writes")
+        if dtype.hasobject:
+            raise ValueError(f"the model file's {name} holds Python objects, which only "
+                             "unpickling could read; load reads arrays with allow_pickle=False")
+        n_bytes = dtype.itemsize * math.prod(shape)
+        if info.file_size - f.tell() != n_bytes:
+            raise ValueError(f"the model file's {name} declares {shape} {dtype} "
+                             f"({n_bytes} bytes) but holds {info.file_size - f.tell()}")
+        buffer = np.empty(n_bytes, dtype=np.uint8)
+        view, done = memoryview(buffer), 0
+        while done < n_bytes:
+            got = f.readinto(view[done:])
+            if not got:
+                raise ValueError(f"the model file's {name} ends early")
+            done += got
+    return buffer.view(dtype).reshape(shape, order="F" if fortran else "C")
 
 
 def _to_device(a, device):
@@ -867,13 +900,16 @@ def _read_archive(archive, f, path, device):
         if document.get("format_version") != version:
             raise _damaged(path, "its two format versions differ")
         n_arrays = document["n_arrays"]
+        if not isinstance(n_arrays, int) or n_arrays != len(names) - 1:
+            raise _damaged(path, "its members are not those its description lists")
         expected_names = {_MODEL_MEMBER} | {f"arrays/{i}.npy" for i in range(n_arrays)}
         if set(names) != expected_names:
             raise _damaged(path, "its members are not those its description lists")
         return _Decoder(archive, n_arrays, device).decode(document["root"])
     except (zipfile.BadZipFile, EOFError) as exc:
         raise _damaged(path, f"{type(exc).__name__}: {exc}") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, IndexError, TypeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, IndexError, TypeError,
+            RecursionError) as exc:
         # The checksum matched: the file is as it was written, but not by save.
         raise ValueError(f"{path} holds a model description that load cannot read "
                          f"({type(exc).__name__}: {exc}); was it written by reservoir.save?") from exc

@@ -439,6 +439,22 @@ def test_pickled_array_inside_the_archive_is_rejected(model_bytes, tmp_path):
         load(_write(tmp_path, _reseal(out.getvalue())))
 
 
+def test_forged_array_header_does_not_allocate(model_bytes, tmp_path):
+    """A .npy header that claims a terabyte of data over a few bytes is refused, not allocated."""
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False,
+                                               "shape": (10**11,)})
+    forged = buf.getvalue() + b"\0" * 16
+    src = zipfile.ZipFile(io.BytesIO(model_bytes))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as dst:
+        dst.comment = src.comment
+        for info in src.infolist():
+            dst.writestr(info, forged if info.filename == "arrays/0.npy" else src.read(info))
+    with pytest.raises(ValueError, match="declares"):
+        load(_write(tmp_path, _reseal(out.getvalue())))
+
+
 def test_future_version_is_rejected(model_bytes, tmp_path):
     data = model_bytes.replace(f"format_version={FORMAT_VERSION}".encode(),
                                f"format_version={FORMAT_VERSION + 1}".encode())

@@ -14,22 +14,33 @@ from ._validation import check_generator, check_interval, validate_series
 __all__ = ["echo_state_property", "gradient_norm_by_lag"]
 
 
-def gradient_norm_by_lag(model, X, y, *, max_lag=None, layer=-1):
+def gradient_norm_by_lag(model, X, y, *, max_lag=None, layer=-1, clip_norm=None):
     """Norm of the gradient that reaches the hidden state, against the time lag.
 
     For a gradient-trained recurrent network and a loss at the last step T
     of a series, L_T = ||y_hat(T) - y(T)||^2 / 2, this returns
     ||dL_T / dh(T - lag)|| for lag = 0 .. max_lag, averaged over series.
     Backpropagation through time multiplies one Jacobian per step back, for
-    an Elman network diag(1 - h(j)^2) W_hh, so this norm typically decays
-    geometrically with the lag (the vanishing gradient; Bengio, Simard &
-    Frasconi 1994; Pascanu, Mikolov & Bengio 2013), while the additive
-    cell-state path of an LSTM can carry it much further (Hochreiter &
-    Schmidhuber 1997). Plot ``norms`` on a log scale against ``lags``.
+    an Elman network diag(1 - h(j)^2) W_hh, so this norm typically changes
+    geometrically with the lag: it vanishes when the Jacobians shrink (Bengio,
+    Simard & Frasconi 1994) and explodes when they grow, as with recurrent
+    weights of spectral radius above 1 before the units saturate (Pascanu,
+    Mikolov & Bengio 2013). The additive cell-state path of an LSTM can
+    carry it much further (Hochreiter & Schmidhuber 1997), and each unit of
+    an IndRNN has its own rate, its recurrent weight. Plot ``norms`` on a log
+    scale against ``lags``.
+
+    Gradient-norm clipping (the estimators' ``clip_norm``) rescales the whole
+    weight gradient of a step when its norm exceeds the threshold: it bounds
+    the size of an update made from exploding gradients, without changing
+    how the contributions of different lags compare. With ``clip_norm``
+    given, the norms are reported as such a clipped step sees them, all
+    multiplied by min(1, clip_norm / ||dL/dθ||), where dL/dθ is the gradient
+    of the same loss with respect to every weight.
 
     Parameters
     ----------
-    model : ElmanRegressor, LSTMRegressor or GRURegressor
+    model : ElmanRegressor, LSTMRegressor, GRURegressor or IndRNNRegressor
         Fitted, or not: an unfitted model is measured at the initial weights
         that ``fit`` would start from with its ``random_state`` (the model
         itself is left unchanged).
@@ -44,6 +55,9 @@ def gradient_norm_by_lag(model, X, y, *, max_lag=None, layer=-1):
         Which layer's hidden state h is differentiated against (-1: the top
         layer, next to the readout). The gradient counts every path from
         h(k) to the loss, through time and through the layers above.
+    clip_norm : float or None, default=None
+        Report the norms after global-norm clipping at this threshold (see
+        above), the loss summed over the series as one step would sum it.
 
     Returns
     -------
@@ -64,13 +78,18 @@ def gradient_norm_by_lag(model, X, y, *, max_lag=None, layer=-1):
     ((30,), (30,))
     >>> bool(norms[20] < norms[0])
     True
+    >>> exploding = ElmanRegressor(n_units=16, spectral_radius=3.0, random_state=0)
+    >>> _, raw = gradient_norm_by_lag(exploding, X, X)
+    >>> _, clipped = gradient_norm_by_lag(exploding, X, X, clip_norm=1.0)
+    >>> bool(raw[-1] > 100 * raw[0]), bool(np.allclose(clipped / raw, clipped[0] / raw[0]))
+    (True, True)
     """
     if not hasattr(model, "state_gradient_norms"):
         raise TypeError(
-            "model must be an ElmanRegressor, LSTMRegressor or GRURegressor, "
+            "model must be an ElmanRegressor, LSTMRegressor, GRURegressor or IndRNNRegressor, "
             f"got {type(model).__name__}"
         )
-    per_step, lengths = model.state_gradient_norms(X, y, layer=layer)
+    per_step, lengths = model.state_gradient_norms(X, y, layer=layer, clip_norm=clip_norm)
     shortest = min(lengths)
     if max_lag is None:
         max_lag = shortest - 1

@@ -13,6 +13,7 @@ from reservoir import (
     ReservoirTransformer,
     RidgeReadout,
 )
+from reservoir.rnn import ElmanClassifier, GRUClassifier, IndRNNRegressor, LSTMClassifier
 
 # Rows of X are consecutive time steps of one series, not i.i.d. samples:
 # every state depends on all earlier rows, so predicting on a reordered or a
@@ -39,6 +40,10 @@ ESTIMATORS = [
     ElmanRegressor(**RNN_PARAMS),
     LSTMRegressor(**RNN_PARAMS),
     GRURegressor(**RNN_PARAMS),
+    IndRNNRegressor(**RNN_PARAMS),
+    ElmanClassifier(**RNN_PARAMS),
+    LSTMClassifier(**RNN_PARAMS),
+    GRUClassifier(**RNN_PARAMS),
     ParallelESNRegressor(n_units=20, n_groups=1, random_state=0),
 ]
 

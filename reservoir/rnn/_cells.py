@@ -1,105 +1,78 @@
-"""Elman, LSTM and GRU layers: forward pass and backpropagation through time.
+"""Recurrent cells as objects: one step forward and its backward step.
 
-Arrays are batch-first, ``(B, T, features)``. Every function is written once
-against the Array-API namespace of its inputs, so the same code runs on NumPy,
-CuPy and array-api-strict; nothing here moves data between devices.
+A cell knows its equations and nothing else: the time loop over steps, the
+stacking of layers, the two directions of a bidirectional layer, padding,
+zoneout and dropout live in :mod:`reservoir.rnn._network`, which drives any
+cell through the same few methods (PyTorch's ``RNNCellBase`` design). Arrays
+are batch-first, ``(B, features)`` per step; every method is written once
+against the Array-API namespace of its inputs, so the same code runs on
+NumPy, CuPy and array-api-strict.
 
-Weights keep the orientation of the equations (``W_hh`` maps h(t-1) to the
-pre-activation, shape (n_gates * n_units, n_units)); the batched products are
-row-major, ``h @ W_hh.T``. The gates of one layer share one matrix, stacked in
-this order:
+Every cell splits its pre-activation into an input part and a recurrent part,
 
-* Elman: z = W_xh x(t) + W_hh h(t-1) + b_h;  h(t) = tanh(z).
-* LSTM (gates i, f, g, o; Hochreiter & Schmidhuber 1997, with the forget gate
-  of Gers et al. 2000):
-  i, f, o = sigmoid(z_i), sigmoid(z_f), sigmoid(z_o);  g = tanh(z_g);
-  c(t) = f c(t-1) + i g;  h(t) = o tanh(c(t)).
-* GRU (gates r, u, n; Cho et al. 2014, with the reset gate applied after the
-  recurrent product as in cuDNN, which keeps one product per step):
-  r = sigmoid(x_r + h_r);  u = sigmoid(x_u + h_u);
-  n = tanh(x_n + r (h_n + b_hn));  h(t) = (1 - u) n + u h(t-1),
-  where x_* and h_* are the blocks of W_xh x(t) + b_h and W_hh h(t-1).
+    zx(t) = W_xh x(t) + b_h          (computed for all steps at once, one product)
+    zh(t) = R(h(t-1))                (``recurrent``: W_hh h(t-1), or w * h(t-1))
 
-The readout of the top layer is linear, y(t) = W_hy h(t) + b_y.
+so that the weight gradients are a few large products over all steps rather
+than one small product per step. Weights keep the orientation of the
+equations (``W_xh`` of shape (n_gates * n_units, n_inputs)); the gates of a
+cell share one matrix, stacked in the order given below.
 
-The backward pass is backpropagation through time written by hand: the
-gradient reaching h(k) from a loss at step t is a product of step Jacobians
-(for Elman, diag(1 - h(j)^2) W_hh for j = k+1 .. t), the product whose
-shrinking or growth with t - k is the vanishing/exploding gradient problem.
+* :class:`ElmanCell`: h(t) = tanh(zx + W_hh h(t-1)).
+* :class:`LSTMCell` (gates i, f, g, o; Hochreiter & Schmidhuber 1997, forget
+  gate of Gers, Schmidhuber & Cummins 2000, optional peephole connections of
+  Gers & Schmidhuber 2000):
+  i = sigmoid(z_i + p_i c(t-1)), f = sigmoid(z_f + p_f c(t-1)), g = tanh(z_g),
+  c(t) = f c(t-1) + i g, o = sigmoid(z_o + p_o c(t)), h(t) = o tanh(c(t)).
+* :class:`GRUCell` (gates r, u, n; Cho et al. 2014, with the reset gate
+  applied after the recurrent product as in cuDNN, which keeps one product
+  per step): r = sigmoid(x_r + h_r), u = sigmoid(x_u + h_u),
+  n = tanh(x_n + r (h_n + b_hn)), h(t) = (1 - u) n + u h(t-1).
+* :class:`IndRNNCell` (Li et al. 2018): h(t) = f(zx + w * h(t-1)), each unit
+  recurrent only onto itself through one weight w_i.
+
+The backward step is backpropagation through one step: given dL/dstate(t)
+it returns dL/dzx(t), dL/dzh(t) and the part of dL/dstate(t-1) that does not
+go through the recurrent product (the LSTM's cell-state path, the GRU's
+interpolation); the loop adds the recurrent part. Elman and IndRNN cells also
+carry forward-mode sensitivities for real-time recurrent learning
+(:mod:`reservoir.rnn._rtrl`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import scipy.stats
 
-from .._backend import device_of, get_namespace, to_namespace
 from ..activations import get_activation
 
 __all__ = [
     "CELLS",
-    "NetworkSpec",
-    "backward",
-    "forward",
-    "initialize_parameters",
-    "loss_and_gradient",
-    "parameters_to_namespace",
-    "state_from_array",
-    "state_to_array",
-    "zero_state",
+    "ElmanCell",
+    "GRUCell",
+    "IndRNNCell",
+    "LSTMCell",
+    "RecurrentCell",
+    "StepFunctions",
+    "make_cell",
 ]
 
-CELLS = ("elman", "lstm", "gru")
-_N_GATES = {"elman": 1, "lstm": 4, "gru": 3}
 
+class StepFunctions:
+    """The activations a cell step needs, bound once to a namespace for a whole run."""
 
-@dataclass(frozen=True)
-class NetworkSpec:
-    """Shape of a stacked recurrent network.
+    def __init__(self, xp):
+        self.xp = xp
+        tanh, sigmoid = get_activation("tanh", xp), get_activation("sigmoid", xp)
+        self.tanh, self.dtanh = tanh.function, tanh.derivative_from_output
+        self.sigmoid, self.dsigmoid = sigmoid.function, sigmoid.derivative_from_output
+        self._bound = {}
 
-    Attributes
-    ----------
-    cell : {"elman", "lstm", "gru"}
-    n_features : int
-        Inputs per time step.
-    n_units : int
-        Hidden units per layer.
-    n_outputs : int
-        Outputs of the linear readout.
-    n_layers : int
-        Stacked recurrent layers; layer l + 1 reads the hidden states of layer l.
-    """
-
-    cell: str
-    n_features: int
-    n_units: int
-    n_outputs: int
-    n_layers: int = 1
-
-    @property
-    def n_gates(self):
-        return _N_GATES[self.cell]
-
-    @property
-    def n_state_parts(self):
-        """Arrays of state per layer: (h, c) for the LSTM, h otherwise."""
-        return 2 if self.cell == "lstm" else 1
-
-    @property
-    def state_size(self):
-        """Length of the flat state vector of one sequence, all layers."""
-        return self.n_layers * self.n_state_parts * self.n_units
-
-    def parameter_names(self):
-        """Names of the learned arrays, in a fixed order."""
-        names = []
-        for layer in range(self.n_layers):
-            names += [f"W_xh_{layer}", f"W_hh_{layer}", f"b_h_{layer}"]
-            if self.cell == "gru":
-                names.append(f"b_hn_{layer}")
-        return names + ["W_hy", "b_y"]
+    def activation(self, name):
+        """The :class:`~reservoir.activations.Activation` called ``name``, bound once per run."""
+        if name not in self._bound:
+            self._bound[name] = get_activation(name, self.xp)
+        return self._bound[name]
 
 
 def _orthogonal(n, rng):
@@ -113,350 +86,406 @@ def _xavier_uniform(n_out, n_in, rng):
     return rng.uniform(-limit, limit, (n_out, n_in))
 
 
-def initialize_parameters(spec, random_state, *, forget_bias=1.0):
-    """Initial weights on the host, as float64 NumPy arrays.
+class RecurrentCell:
+    """A recurrent cell: its parameters, one step forward and one step back.
 
-    Each gate block of a recurrent matrix is a Haar-random orthogonal matrix
-    (``scipy.stats.ortho_group``; Saxe et al. 2014), so the recurrent product
-    neither shrinks nor grows a state at initialisation; input and readout
-    matrices are Glorot-uniform per gate block (Glorot & Bengio 2010). Biases
-    are zero except the LSTM forget gate, set to ``forget_bias`` so that the
-    cell starts out remembering (Gers et al. 2000; Jozefowicz et al. 2015).
+    Subclasses set ``name``, ``n_gates`` and ``n_state_parts`` and implement
+    :meth:`step` and :meth:`step_backward`; cells with a dense recurrent
+    matrix inherit the rest.
+
+    The state of a cell is a tuple of ``n_state_parts`` arrays of shape
+    (B, n_units); its first part is the hidden state h that the layer
+    outputs.
+    """
+
+    name = None
+    n_gates = 1
+    n_state_parts = 1
+    supports_rtrl = False
+
+    # ------------------------------------------------------------------ parameters
+
+    def parameter_shapes(self, n_inputs, n_units):
+        """Shapes of the cell's learned arrays, by name (without layer suffix)."""
+        G = self.n_gates * n_units
+        return {"W_xh": (G, n_inputs), "W_hh": (G, n_units), "b_h": (G,)}
+
+    def initialize(self, n_inputs, n_units, rng, *, spectral_radius=1.0):
+        """Initial weights as float64 NumPy arrays.
+
+        Each gate block of the recurrent matrix is a Haar-random orthogonal
+        matrix times ``spectral_radius`` (``scipy.stats.ortho_group``; Saxe
+        et al. 2014: at 1 the recurrent product neither shrinks nor grows a
+        state), each input block is Glorot-uniform (Glorot & Bengio 2010),
+        biases are zero.
+        """
+        G = self.n_gates
+        return {
+            "W_xh": np.concatenate([_xavier_uniform(n_units, n_inputs, rng) for _ in range(G)]),
+            "W_hh": spectral_radius * np.concatenate([_orthogonal(n_units, rng) for _ in range(G)]),
+            "b_h": np.zeros(G * n_units),
+        }
+
+    def prepare(self, p):
+        """Per-run views of the parameters that the step uses (transposes made once)."""
+        return {**p, "W_hh_t": p["W_hh"].T}
+
+    # ------------------------------------------------------------------ recurrent product
+
+    def recurrent(self, p, h):
+        """zh = W_hh h(t-1) for a batch of states h (B, n_units): shape (B, n_gates * n_units)."""
+        return h @ p["W_hh_t"]
+
+    def recurrent_backward(self, p, dzh):
+        """dL/dh(t-1) through the recurrent product, from dL/dzh (B, n_gates * n_units)."""
+        return dzh @ p["W_hh"]
+
+    def recurrent_gradient(self, p, dZh, H_prev, xp):
+        """Gradient of the recurrent parameters from all steps at once.
+
+        ``dZh`` (N, n_gates * n_units) and ``H_prev`` (N, n_units) hold the
+        N = B * T steps of a run.
+        """
+        return {"W_hh": dZh.T @ H_prev}
+
+    # ------------------------------------------------------------------ one step
+
+    def step(self, p, zx, zh, state, fn):
+        """One step: returns the new state (a tuple) and what the backward step needs."""
+        raise NotImplementedError
+
+    def step_backward(self, p, dstate, state_prev, saved, fn):
+        """Backward through one step.
+
+        Parameters
+        ----------
+        dstate : tuple of arrays
+            dL/dstate(t), each part (B, n_units).
+        state_prev : tuple of arrays
+            The state before the step.
+        saved : object
+            Second output of :meth:`step`.
+
+        Returns
+        -------
+        dzx, dzh : arrays of shape (B, n_gates * n_units)
+            Gradients with respect to the input part and the recurrent part
+            of the pre-activation.
+        direct : tuple of arrays or None
+            dL/dstate(t-1) through paths other than the recurrent product,
+            one entry per state part (None for none).
+        extra : dict of str to array, or None
+            This step's gradient of parameters used elementwise inside the
+            step (peepholes), summed over the batch.
+        """
+        raise NotImplementedError
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+    def __eq__(self, other):
+        return type(self) is type(other) and vars(self) == vars(other)
+
+    def __hash__(self):
+        return hash((type(self), tuple(sorted(vars(self).items()))))
+
+
+class ElmanCell(RecurrentCell):
+    """Elman (simple recurrent) cell: h(t) = tanh(W_xh x(t) + W_hh h(t-1) + b_h)."""
+
+    name = "elman"
+    supports_rtrl = True
+
+    def step(self, p, zx, zh, state, fn):
+        h = fn.tanh(zx + zh)
+        return (h,), h
+
+    def step_backward(self, p, dstate, state_prev, saved, fn):
+        dz = dstate[0] * fn.dtanh(saved)
+        return dz, dz, (None,), None
+
+    # ------------------------------------------------------------------ RTRL
+
+    def sensitivity_shapes(self, n_inputs, n_units):
+        """Shapes (per sequence) of dh/dθ for each parameter: every h_i depends on every weight."""
+        H = n_units
+        return {"W_xh": (H, H, n_inputs), "W_hh": (H, H, H), "b_h": (H, H)}
+
+    def sensitivity_step(self, p, S, x, h_prev, h_new, keep, fn, xp, eye):
+        """Advance dh/dθ by one step (Williams & Zipser 1989).
+
+        With z = W_xh x + W_hh h(t-1) + b_h, h~ = tanh(z) and
+        h(t) = k h(t-1) + (1 - k) h~ (k: zoneout or padding, else 0),
+
+            dh_i(t)/dθ = k_i S_i + (1 - k_i) (1 - h~_i^2) (sum_l W_hh[i, l] S_l + dz_i/dθ|direct),
+
+        where the direct term of W_hh[j, m] is δ_ij h_m(t-1), of W_xh[j, m]
+        δ_ij x_m, of b_h[j] δ_ij. The product W_hh S costs n^2 times the
+        number of weights, O(n^4) per step.
+        """
+        B, H = h_prev.shape
+        a = fn.dtanh(h_new)
+        if keep is not None:
+            a = a * (1.0 - keep)
+
+        def advance(Sb, direct):
+            per_unit = (slice(None), slice(None)) + (None,) * (Sb.ndim - 2)
+            R = xp.reshape(p["W_hh"] @ xp.reshape(Sb, (B, H, -1)), Sb.shape)
+            new = a[per_unit] * (R + direct)
+            if keep is not None:
+                new = new + keep[per_unit] * Sb
+            return new
+
+        return {
+            "W_hh": advance(S["W_hh"], eye[None, :, :, None] * h_prev[:, None, None, :]),
+            "W_xh": advance(S["W_xh"], eye[None, :, :, None] * x[:, None, None, :]),
+            "b_h": advance(S["b_h"], eye[None, :, :]),
+        }
+
+    def sensitivity_gradient(self, S, g, xp):
+        """sum_b sum_i g[b, i] dh_i/dθ for a batch of output gradients g (B, n_units)."""
+        B, H = g.shape
+        out = {}
+        for name, Sb in S.items():
+            flat = xp.reshape(Sb, (B * H, -1))
+            out[name] = xp.reshape(xp.reshape(g, (1, B * H)) @ flat, Sb.shape[2:])
+        return out
+
+
+class LSTMCell(RecurrentCell):
+    """Long short-term memory cell, gates i, f, g, o, optionally with peepholes.
 
     Parameters
     ----------
-    spec : NetworkSpec
-    random_state : numpy.random.Generator
+    peephole : bool, default=False
+        Let the input and forget gates read c(t-1), and the output gate c(t),
+        through diagonal weights ``W_ch`` (shape (3 * n_units,), order i, f,
+        o; Gers & Schmidhuber 2000), which lets the gates time the cell's
+        content precisely.
     forget_bias : float, default=1.0
-
-    Returns
-    -------
-    params : dict of str to ndarray
-        Keys in the order of ``spec.parameter_names()``.
+        Initial bias of the forget gate: positive so that the cell starts out
+        remembering (Gers et al. 2000; Jozefowicz et al. 2015).
     """
-    rng = random_state
-    H, G = spec.n_units, spec.n_gates
-    params = {}
-    n_in = spec.n_features
-    for layer in range(spec.n_layers):
-        params[f"W_xh_{layer}"] = np.concatenate([_xavier_uniform(H, n_in, rng) for _ in range(G)])
-        params[f"W_hh_{layer}"] = np.concatenate([_orthogonal(H, rng) for _ in range(G)])
-        b = np.zeros(G * H)
-        if spec.cell == "lstm":
-            b[H:2 * H] = forget_bias
-        params[f"b_h_{layer}"] = b
-        if spec.cell == "gru":
-            params[f"b_hn_{layer}"] = np.zeros(H)
-        n_in = H
-    params["W_hy"] = _xavier_uniform(spec.n_outputs, H, rng)
-    params["b_y"] = np.zeros(spec.n_outputs)
-    return params
 
+    name = "lstm"
+    n_gates = 4
+    n_state_parts = 2
 
-def parameters_to_namespace(params, xp, *, dtype, device=None):
-    """Move host parameters to namespace ``xp`` (a new dict)."""
-    return {name: to_namespace(value, xp, dtype=dtype, device=device)
-            for name, value in params.items()}
+    def __init__(self, *, peephole=False, forget_bias=1.0):
+        self.peephole = bool(peephole)
+        self.forget_bias = float(forget_bias)
 
+    def __repr__(self):
+        return f"LSTMCell(peephole={self.peephole})"
 
-def _zeros(xp, shape, like):
-    return xp.zeros(shape, dtype=like.dtype, device=device_of(like))
+    def parameter_shapes(self, n_inputs, n_units):
+        shapes = super().parameter_shapes(n_inputs, n_units)
+        if self.peephole:
+            shapes["W_ch"] = (3 * n_units,)
+        return shapes
 
+    def initialize(self, n_inputs, n_units, rng, *, spectral_radius=1.0):
+        p = super().initialize(n_inputs, n_units, rng, spectral_radius=spectral_radius)
+        p["b_h"][n_units:2 * n_units] = self.forget_bias
+        if self.peephole:
+            p["W_ch"] = np.zeros(3 * n_units)
+        return p
 
-def zero_state(spec, n_batch, like):
-    """The all-zero state: a list over layers of tuples (h,) or (h, c), each (n_batch, n_units)."""
-    xp = get_namespace(like)
-    return [tuple(_zeros(xp, (n_batch, spec.n_units), like) for _ in range(spec.n_state_parts))
-            for _ in range(spec.n_layers)]
-
-
-def state_to_array(spec, state):
-    """Flatten a layered state into shape (n_batch, spec.state_size).
-
-    The layout is layer by layer, and within a layer h then (LSTM) c.
-    """
-    xp = get_namespace(*state[0])
-    return xp.concat([part for layer in state for part in layer], axis=-1)
-
-
-def state_from_array(spec, flat):
-    """Inverse of :func:`state_to_array`."""
-    H = spec.n_units
-    state, start = [], 0
-    for _ in range(spec.n_layers):
-        parts = []
-        for _ in range(spec.n_state_parts):
-            parts.append(flat[:, start:start + H])
-            start += H
-        state.append(tuple(parts))
-    return state
-
-
-# --------------------------------------------------------------------------- forward
-
-
-def _layer_forward(cell, A, W_xh, W_hh, b_h, b_hn, state, sigmoid, tanh, xp, keep_cache):
-    """Run one layer over a batch; return the hidden sequence, final state and cache.
-
-    Without ``keep_cache`` only what later steps need is kept (the hidden
-    states, and the LSTM's cell states), not the gate activations.
-    """
-    B, T, n_in = A.shape
-    GH, H = W_hh.shape
-    P = xp.reshape(xp.reshape(A, (B * T, n_in)) @ W_xh.T, (B, T, GH)) + b_h
-    W_hh_t = W_hh.T
-    h = state[0]
-    c = state[1] if cell == "lstm" else None
-    hs, cs, steps = [], [], []
-    for t in range(T):
-        zx = P[:, t, :]
-        zh = h @ W_hh_t
-        if cell == "elman":
-            h = tanh(zx + zh)
-        elif cell == "lstm":
-            z = zx + zh
+    def step(self, p, zx, zh, state, fn):
+        h_prev, c_prev = state
+        H = h_prev.shape[1]
+        z = zx + zh
+        if self.peephole:
+            w = p["W_ch"]
+            i = fn.sigmoid(z[:, :H] + w[:H] * c_prev)
+            f = fn.sigmoid(z[:, H:2 * H] + w[H:2 * H] * c_prev)
+            g = fn.tanh(z[:, 2 * H:3 * H])
+            c = f * c_prev + i * g
+            o = fn.sigmoid(z[:, 3 * H:] + w[2 * H:] * c)
+        else:
             # One sigmoid over all four blocks costs fewer small-array calls
             # than three; the g block is then taken through tanh instead.
-            s = sigmoid(z)
+            s = fn.sigmoid(z)
             i, f, o = s[:, :H], s[:, H:2 * H], s[:, 3 * H:]
-            g = tanh(z[:, 2 * H:3 * H])
-            c_prev = c
+            g = fn.tanh(z[:, 2 * H:3 * H])
             c = f * c_prev + i * g
-            tc = tanh(c)
-            h = o * tc
-            cs.append(c)
-            if keep_cache:
-                steps.append((i, f, g, o, c_prev, tc))
-        else:  # gru
-            ru = sigmoid(zx[:, :2 * H] + zh[:, :2 * H])
-            r, u = ru[:, :H], ru[:, H:]
-            hn = zh[:, 2 * H:] + b_hn
-            n = tanh(zx[:, 2 * H:] + r * hn)
-            h_prev = h
-            h = n + u * (h_prev - n)
-            if keep_cache:
-                steps.append((r, u, hn, n))
-        hs.append(h)
-    H_seq = xp.stack(hs, axis=1)
-    final = (h, c) if cell == "lstm" else (h,)
-    return H_seq, final, (A, state, hs, cs, steps)
+        tc = fn.tanh(c)
+        return (o * tc, c), (i, f, g, o, c, tc)
+
+    def step_backward(self, p, dstate, state_prev, saved, fn):
+        xp = fn.xp
+        dh, dc_next = dstate
+        c_prev = state_prev[1]
+        i, f, g, o, c, tc = saved
+        dzo = dh * tc * fn.dsigmoid(o)
+        dc = dh * o * fn.dtanh(tc)
+        if dc_next is not None:
+            dc = dc + dc_next
+        if self.peephole:
+            H = c.shape[1]
+            w = p["W_ch"]
+            dc = dc + dzo * w[2 * H:]
+        dzi = dc * g * fn.dsigmoid(i)
+        dzf = dc * c_prev * fn.dsigmoid(f)
+        dz = xp.concat([dzi, dzf, dc * i * fn.dtanh(g), dzo], axis=-1)
+        dc_prev = dc * f
+        extra = None
+        if self.peephole:
+            dc_prev = dc_prev + dzi * w[:H] + dzf * w[H:2 * H]
+            extra = {"W_ch": xp.sum(xp.concat([dzi * c_prev, dzf * c_prev, dzo * c], axis=-1),
+                                    axis=0)}
+        return dz, dz, (None, dc_prev), extra
 
 
-def forward(spec, params, X, state=None, *, lengths=None, keep_cache=True):
-    """Run the network over a batch of sequences.
+class GRUCell(RecurrentCell):
+    """Gated recurrent unit, gates r, u, n, reset after the recurrent product (cuDNN form)."""
 
-    Parameters
-    ----------
-    spec : NetworkSpec
-    params : dict of str to array
-        On the namespace and dtype of ``X``.
-    X : array of shape (B, T, n_features)
-    state : list of tuples of arrays, optional
-        Initial state (see :func:`zero_state`); zero when omitted.
-    lengths : sequence of int, optional
-        True length of each sequence when the batch is right-padded: the
-        returned final state of sequence b is the state after step
-        ``lengths[b] - 1`` rather than after the padding.
-    keep_cache : bool, default=True
-        Keep what :func:`backward` needs; False for inference only.
+    name = "gru"
+    n_gates = 3
 
-    Returns
-    -------
-    Y : array of shape (B, T, n_outputs)
-    final_state : list of tuples of arrays
-    cache : object
-        What :func:`backward` needs.
-    """
-    xp = get_namespace(X)
-    B, T, _ = X.shape
-    if state is None:
-        state = zero_state(spec, B, X)
-    sigmoid = get_activation("sigmoid", xp).function
-    tanh = get_activation("tanh", xp).function
-    A = X
-    caches, final_state = [], []
-    for layer in range(spec.n_layers):
-        A, final, cache = _layer_forward(
-            spec.cell, A, params[f"W_xh_{layer}"], params[f"W_hh_{layer}"], params[f"b_h_{layer}"],
-            params.get(f"b_hn_{layer}"), state[layer], sigmoid, tanh, xp, keep_cache,
-        )
-        if lengths is not None and any(n != T for n in lengths):
-            final = _state_at(spec, cache, lengths, xp)
-        final_state.append(final)
-        caches.append(cache)
-    H = spec.n_units
-    Y = xp.reshape(xp.reshape(A, (B * T, H)) @ params["W_hy"].T, (B, T, spec.n_outputs))
-    Y = Y + params["b_y"]
-    return Y, final_state, (caches, A)
+    def parameter_shapes(self, n_inputs, n_units):
+        return {**super().parameter_shapes(n_inputs, n_units), "b_hn": (n_units,)}
+
+    def initialize(self, n_inputs, n_units, rng, *, spectral_radius=1.0):
+        p = super().initialize(n_inputs, n_units, rng, spectral_radius=spectral_radius)
+        p["b_hn"] = np.zeros(n_units)
+        return p
+
+    def recurrent_gradient(self, p, dZh, H_prev, xp):
+        H = H_prev.shape[1]
+        return {"W_hh": dZh.T @ H_prev, "b_hn": xp.sum(dZh[:, 2 * H:], axis=0)}
+
+    def step(self, p, zx, zh, state, fn):
+        h_prev = state[0]
+        H = h_prev.shape[1]
+        ru = fn.sigmoid(zx[:, :2 * H] + zh[:, :2 * H])
+        r, u = ru[:, :H], ru[:, H:]
+        hn = zh[:, 2 * H:] + p["b_hn"]
+        n = fn.tanh(zx[:, 2 * H:] + r * hn)
+        return (n + u * (h_prev - n),), (r, u, hn, n)
+
+    def step_backward(self, p, dstate, state_prev, saved, fn):
+        xp = fn.xp
+        dh = dstate[0]
+        r, u, hn, n = saved
+        dn = dh * (1.0 - u) * fn.dtanh(n)
+        dr = dn * hn * fn.dsigmoid(r)
+        du = dh * (state_prev[0] - n) * fn.dsigmoid(u)
+        dzx = xp.concat([dr, du, dn], axis=-1)
+        dzh = xp.concat([dr, du, dn * r], axis=-1)
+        return dzx, dzh, (dh * u,), None
 
 
-def _state_at(spec, cache, lengths, xp):
-    """State of each sequence after its own last valid step."""
-    _, _, hs, cs, _ = cache
-    h = xp.stack([hs[n - 1][b, :] for b, n in enumerate(lengths)], axis=0)
-    if spec.cell != "lstm":
-        return (h,)
-    return (h, xp.stack([cs[n - 1][b, :] for b, n in enumerate(lengths)], axis=0))
+class IndRNNCell(RecurrentCell):
+    """Independently recurrent cell (Li et al. 2018): h(t) = f(W_xh x(t) + w * h(t-1) + b_h).
 
-
-# --------------------------------------------------------------------------- backward
-
-
-def _layer_backward(cell, dH, W_xh, W_hh, cache, dfinal, xp, record):
-    """Backpropagate through one layer.
-
-    ``dH`` (B, T, H) is the gradient of the loss with respect to this layer's
-    hidden states from outside the recurrence (the readout or the layer
-    above); ``dfinal`` the gradient with respect to its final state.
-    """
-    A, state0, hs, _, steps = cache
-    dtanh = get_activation("tanh", xp).derivative_from_output
-    dsigmoid = get_activation("sigmoid", xp).derivative_from_output
-    B, T, n_in = A.shape
-    GH, H = W_hh.shape
-    dh_next = dfinal[0]
-    dc_next = dfinal[1] if cell == "lstm" else None
-    dzx_steps, dzh_steps = [None] * T, [None] * T
-    recorded = [None] * T if record else None
-    for t in range(T - 1, -1, -1):
-        dh = dH[:, t, :] + dh_next
-        if record:
-            recorded[t] = dh
-        h = hs[t]
-        h_prev = hs[t - 1] if t > 0 else state0[0]
-        if cell == "elman":
-            dz = dh * dtanh(h)
-            dzx_steps[t] = dz
-            dh_next = dz @ W_hh
-        elif cell == "lstm":
-            i, f, g, o, c_prev, tc = steps[t]
-            dc = dc_next + dh * o * dtanh(tc)
-            dz = xp.concat([
-                dc * g * dsigmoid(i),
-                dc * c_prev * dsigmoid(f),
-                dc * i * dtanh(g),
-                dh * tc * dsigmoid(o),
-            ], axis=-1)
-            dzx_steps[t] = dz
-            dh_next = dz @ W_hh
-            dc_next = dc * f
-        else:  # gru
-            r, u, hn, n = steps[t]
-            dn = dh * (1.0 - u) * dtanh(n)
-            dr = dn * hn * dsigmoid(r)
-            du = dh * (h_prev - n) * dsigmoid(u)
-            dzh = xp.concat([dr, du, dn * r], axis=-1)
-            dzx_steps[t] = xp.concat([dr, du, dn], axis=-1)
-            dzh_steps[t] = dzh
-            dh_next = dh * u + dzh @ W_hh
-    dZx = xp.reshape(xp.stack(dzx_steps, axis=1), (B * T, GH))
-    dZh = dZx if cell != "gru" else xp.reshape(xp.stack(dzh_steps, axis=1), (B * T, GH))
-    H_prev = xp.reshape(xp.stack([state0[0]] + hs[:-1], axis=1), (B * T, H))
-    A_flat = xp.reshape(A, (B * T, n_in))
-    grads = {
-        "W_xh": dZx.T @ A_flat,
-        "W_hh": dZh.T @ H_prev,
-        "b_h": xp.sum(dZx, axis=0),
-    }
-    if cell == "gru":
-        grads["b_hn"] = xp.sum(dZh[:, 2 * H:], axis=0)
-    dA = xp.reshape(dZx @ W_xh, (B, T, n_in))
-    dstate0 = (dh_next, dc_next) if cell == "lstm" else (dh_next,)
-    return grads, dA, dstate0, recorded
-
-
-def backward(spec, params, cache, dY, dfinal_state=None, *, record_layer=None):
-    """Backpropagation through time for :func:`forward`.
+    Each unit feeds back only onto itself, through one weight w_i
+    (``W_hh`` of shape (n_units,), the diagonal of the recurrent matrix), so
+    the gradient through k steps is prod f'(z) w_i^k per unit: it neither
+    mixes units nor depends on a matrix's spectrum, and |w_i| near 1 keeps a
+    unit's memory long.
 
     Parameters
     ----------
-    spec : NetworkSpec
-    params : dict of str to array
-    cache : object
-        Third output of :func:`forward`.
-    dY : array of shape (B, T, n_outputs)
-        Gradient of the loss with respect to the outputs.
-    dfinal_state : list of tuples of arrays, optional
-        Gradient with respect to the final state (zero when omitted).
-    record_layer : int, optional
-        Also return dL/dh(k) of this layer for every step k: the total
-        gradient reaching the hidden state, through time and from above.
-
-    Returns
-    -------
-    grads : dict of str to array
-        Same keys and shapes as ``params``.
-    dstate : list of tuples of arrays
-        Gradient with respect to the initial state.
-    dh : list of arrays of shape (B, n_units), or None
-        Per step, when ``record_layer`` is given.
+    activation : {"relu", "tanh"}, default="relu"
+        f; ReLU in the original paper.
     """
-    xp = get_namespace(dY)
-    caches, H_top = cache
-    B, T, k = dY.shape
-    H = spec.n_units
-    dY_flat = xp.reshape(dY, (B * T, k))
-    grads = {
-        "W_hy": dY_flat.T @ xp.reshape(H_top, (B * T, H)),
-        "b_y": xp.sum(dY_flat, axis=0),
-    }
-    dA = xp.reshape(dY_flat @ params["W_hy"], (B, T, H))
-    if record_layer is not None and record_layer < 0:
-        record_layer += spec.n_layers
-    dstate = [None] * spec.n_layers
-    recorded = None
-    for layer in range(spec.n_layers - 1, -1, -1):
-        if dfinal_state is None:
-            like = caches[layer][2][0]
-            dfinal = tuple(_zeros(xp, (B, H), like) for _ in range(spec.n_state_parts))
-        else:
-            dfinal = dfinal_state[layer]
-        layer_grads, dA, dstate[layer], rec = _layer_backward(
-            spec.cell, dA, params[f"W_xh_{layer}"], params[f"W_hh_{layer}"], caches[layer],
-            dfinal, xp, record=(layer == record_layer),
-        )
-        if rec is not None:
-            recorded = rec
-        for name, value in layer_grads.items():
-            grads[f"{name}_{layer}"] = value
-    return {name: grads[name] for name in params}, dstate, recorded
+
+    name = "indrnn"
+    supports_rtrl = True
+
+    def __init__(self, *, activation="relu"):
+        self.activation = activation
+
+    def __repr__(self):
+        return f"IndRNNCell(activation={self.activation!r})"
+
+    def parameter_shapes(self, n_inputs, n_units):
+        return {"W_xh": (n_units, n_inputs), "W_hh": (n_units,), "b_h": (n_units,)}
+
+    def initialize(self, n_inputs, n_units, rng, *, spectral_radius=1.0):
+        """Input weights Glorot-uniform; recurrent weights uniform on (0, 1], scaled so that
+        the largest is ``spectral_radius`` (the spectral radius of the diagonal matrix)."""
+        w = rng.uniform(0.0, 1.0, n_units)
+        return {
+            "W_xh": _xavier_uniform(n_units, n_inputs, rng),
+            "W_hh": spectral_radius * w / w.max(),
+            "b_h": np.zeros(n_units),
+        }
+
+    def prepare(self, p):
+        return p
+
+    def recurrent(self, p, h):
+        return h * p["W_hh"]
+
+    def recurrent_backward(self, p, dzh):
+        return dzh * p["W_hh"]
+
+    def recurrent_gradient(self, p, dZh, H_prev, xp):
+        return {"W_hh": xp.sum(dZh * H_prev, axis=0)}
+
+    def step(self, p, zx, zh, state, fn):
+        h = fn.activation(self.activation).function(zx + zh)
+        return (h,), h
+
+    def step_backward(self, p, dstate, state_prev, saved, fn):
+        dz = dstate[0] * fn.activation(self.activation).derivative_from_output(saved)
+        return dz, dz, (None,), None
+
+    # ------------------------------------------------------------------ RTRL
+
+    def sensitivity_shapes(self, n_inputs, n_units):
+        """Shapes (per sequence) of dh_i/dθ_i: unit i depends only on its own row of weights."""
+        H = n_units
+        return {"W_xh": (H, n_inputs), "W_hh": (H,), "b_h": (H,)}
+
+    def sensitivity_step(self, p, S, x, h_prev, h_new, keep, fn, xp, eye):
+        """Advance the sensitivities of each unit to its own weights by one step.
+
+        With z_i = W_xh[i] x + w_i h_i(t-1) + b_i, h~ = f(z), and
+        h(t) = k h(t-1) + (1 - k) h~,
+
+            dh_i(t)/dθ_i = k_i S_i + (1 - k_i) f'(z_i) (w_i S_i + dz_i/dθ_i|direct),
+
+        with direct terms h_i(t-1) for w_i, x for row i of W_xh and 1 for
+        b_i. Only n (n_inputs + 2) numbers per sequence: O(n^2) per step.
+        """
+        a = fn.activation(self.activation).derivative_from_output(h_new)
+        if keep is not None:
+            a = a * (1.0 - keep)
+        w = p["W_hh"]
+
+        def advance(Sb, direct):
+            per_unit = (slice(None), slice(None)) + (None,) * (Sb.ndim - 2)
+            new = a[per_unit] * (w[per_unit[1:]] * Sb + direct)
+            if keep is not None:
+                new = new + keep[per_unit] * Sb
+            return new
+
+        return {
+            "W_hh": advance(S["W_hh"], h_prev),
+            "W_xh": advance(S["W_xh"], x[:, None, :]),
+            "b_h": advance(S["b_h"], 1.0),
+        }
+
+    def sensitivity_gradient(self, S, g, xp):
+        return {
+            "W_hh": xp.sum(g * S["W_hh"], axis=0),
+            "W_xh": xp.sum(g[:, :, None] * S["W_xh"], axis=0),
+            "b_h": xp.sum(g * S["b_h"], axis=0),
+        }
 
 
-def loss_and_gradient(spec, params, X, Y, mask=None, state=None):
-    """Mean squared error over the unmasked steps and its gradient.
+CELLS = ("elman", "lstm", "gru", "indrnn")
+_CELL_TYPES = {"elman": ElmanCell, "lstm": LSTMCell, "gru": GRUCell, "indrnn": IndRNNCell}
 
-    The loss is ``sum_{b,t} mask[b,t] ||y_hat[b,t] - Y[b,t]||^2 / (2 n_outputs sum(mask))``,
-    half the mean squared error over the steps that count.
 
-    Parameters
-    ----------
-    spec : NetworkSpec
-    params : dict of str to array
-    X : array of shape (B, T, n_features)
-    Y : array of shape (B, T, n_outputs)
-    mask : array of shape (B, T), optional
-        1 for steps that enter the loss, 0 for washout and padding.
-    state : list of tuples of arrays, optional
-        Initial state, a constant for the gradient (truncated BPTT carries
-        the state of the previous window this way).
-
-    Returns
-    -------
-    loss : float
-    grads : dict of str to array
-    final_state : list of tuples of arrays
-    n_counted : float
-        Number of steps that entered the loss.
-    """
-    xp = get_namespace(X, Y)
-    Y_hat, final_state, cache = forward(spec, params, X, state)
-    diff = Y_hat - Y
-    if mask is None:
-        n_counted = float(X.shape[0] * X.shape[1])
-    else:
-        diff = diff * mask[:, :, None]
-        n_counted = float(xp.sum(mask))
-    scale = 1.0 / (max(n_counted, 1.0) * spec.n_outputs)
-    loss = 0.5 * scale * float(xp.sum(diff * diff))
-    grads, _, _ = backward(spec, params, cache, diff * scale)
-    return loss, grads, final_state, n_counted
+def make_cell(cell, **options):
+    """A cell object from its name (``CELLS``) and options, or the cell itself."""
+    if isinstance(cell, RecurrentCell):
+        return cell
+    try:
+        return _CELL_TYPES[cell](**options)
+    except KeyError:
+        raise ValueError(f"cell must be one of {CELLS}, got {cell!r}") from None

@@ -5,6 +5,13 @@ new arrays (no in-place arithmetic), so they run unchanged on NumPy, CuPy and
 array-api-strict. The optimizers follow the layout of scikit-learn's
 ``sklearn/neural_network/_stochastic_optimizers.py``: an object that holds
 the moment estimates and turns gradients into new parameters.
+
+Weight decay is decoupled from the gradient (Loshchilov & Hutter 2019): each
+step also shrinks the decayed weights by ``learning_rate * weight_decay``
+times themselves. For SGD without momentum this is an L2 penalty
+``weight_decay / 2 * ||w||^2``; for Adam it is not, since Adam would rescale
+a penalty's gradient along with the loss's, decaying weights with small
+gradients the most.
 """
 
 from __future__ import annotations
@@ -37,10 +44,15 @@ class SGDOptimizer:
     params : dict of str to array
         Used for the shapes of the velocities.
     momentum : float in [0, 1)
+    weight_decay : float, default=0.0
+    decayed : collection of str, optional
+        Names of the parameters that decay (all when omitted).
     """
 
-    def __init__(self, params, *, momentum=0.9):
+    def __init__(self, params, *, momentum=0.9, weight_decay=0.0, decayed=None):
         self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.decayed = set(params if decayed is None else decayed)
         self.velocities = {name: _zeros_like(p) for name, p in params.items()}
 
     def update(self, params, grads, learning_rate):
@@ -49,7 +61,7 @@ class SGDOptimizer:
         for name, p in params.items():
             v = self.momentum * self.velocities[name] - learning_rate * grads[name]
             self.velocities[name] = v
-            new[name] = p + v
+            new[name] = _decay(p, name, self, learning_rate) + v
         return new
 
 
@@ -64,10 +76,17 @@ class AdamOptimizer:
     params : dict of str to array
     beta_1, beta_2 : float in [0, 1)
     epsilon : float > 0
+    weight_decay : float, default=0.0
+        Decoupled weight decay (AdamW).
+    decayed : collection of str, optional
+        Names of the parameters that decay (all when omitted).
     """
 
-    def __init__(self, params, *, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
+    def __init__(self, params, *, beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.0,
+                 decayed=None):
         self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+        self.weight_decay = weight_decay
+        self.decayed = set(params if decayed is None else decayed)
         self.t = 0
         self.first = {name: _zeros_like(p) for name, p in params.items()}
         self.second = {name: _zeros_like(p) for name, p in params.items()}
@@ -84,8 +103,14 @@ class AdamOptimizer:
             m = b1 * self.first[name] + (1.0 - b1) * g
             v = b2 * self.second[name] + (1.0 - b2) * (g * g)
             self.first[name], self.second[name] = m, v
-            new[name] = p - step * m / (xp.sqrt(v) + self.epsilon)
+            new[name] = _decay(p, name, self, learning_rate) - step * m / (xp.sqrt(v) + self.epsilon)
         return new
+
+
+def _decay(p, name, optimizer, learning_rate):
+    if optimizer.weight_decay == 0 or name not in optimizer.decayed:
+        return p
+    return p * (1.0 - learning_rate * optimizer.weight_decay)
 
 
 def _zeros_like(a):

@@ -1,21 +1,25 @@
-"""Training loop: mini-batches of subsequences, full or truncated BPTT.
+"""Training loop: mini-batches of windows, BPTT (full or truncated) or RTRL.
 
-One epoch cuts every training series into windows of ``sequence_length``
-steps (random offset each epoch, consecutive windows overlapping by
-``washout`` steps so that every step after a window's washout is trained on),
-shuffles the windows and groups them into mini-batches. Each window starts
-from the zero state, as :meth:`predict` does, and its first ``washout`` steps
-are left out of the loss. A mini-batch is trained either with full BPTT (one
-gradient over the whole window) or with truncated BPTT: the window is cut into
-chunks of ``bptt_steps``, the state is carried from chunk to chunk, the
-gradient stops at chunk boundaries and the parameters are updated after each
-chunk (Williams & Peng 1990; Sutskever 2013, section 3.4).
+Per-step targets: one epoch cuts every training series into windows of
+``sequence_length`` steps, consecutive windows starting ``stride`` steps
+apart (a new random offset each epoch), shuffles them and groups them into
+mini-batches. Each window starts from the zero state, as ``predict`` does, and
+its first ``washout`` steps are left out of the loss. A mini-batch is trained
+with one gradient over the whole window, or in chunks of ``bptt_steps``
+steps: the state is carried from chunk to chunk and the weights are updated
+after each. With backpropagation through time the gradient stops at chunk
+boundaries (truncated BPTT; Williams & Peng 1990; Sutskever 2013, section
+3.4); with real-time recurrent learning it does not, since the sensitivities
+are carried along with the state (Williams & Zipser 1989).
 
-The stopping rules follow scikit-learn's MLP: stop when the training loss
-(or, with ``early_stopping``, the validation score) has not improved by
-``tol`` for ``n_iter_no_change`` consecutive epochs; otherwise warn with
-:class:`~sklearn.exceptions.ConvergenceWarning` after ``max_iter`` epochs.
-A non-finite loss or gradient stops training with ``FloatingPointError``.
+Per-series labels: every series is one window, trained whole.
+
+The stopping rule follows scikit-learn's MLP, with the improvement measured
+relative to the best loss so far: training stops when the training loss (or,
+with ``early_stopping``, the validation score) has not improved by ``tol``
+for ``n_iter_no_change`` consecutive epochs; otherwise it warns with
+:class:`~sklearn.exceptions.ConvergenceWarning` after ``max_iter`` epochs. A
+non-finite loss or gradient stops training with ``FloatingPointError``.
 """
 
 from __future__ import annotations
@@ -30,11 +34,14 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from .._backend import device_of, get_namespace, limit_blas_threads, to_namespace
-from ._cells import forward, loss_and_gradient
+from ._network import draw_noise, forward, readout, run_network
+from ._objectives import loss_and_gradient, pool, pool_weights, score
 from ._optimizers import AdamOptimizer, SGDOptimizer, clip_gradient_norm, scheduled_learning_rate
+from ._rtrl import rtrl_loss_and_gradient
 
 __all__ = [
     "TrainingConfig",
+    "TrainingData",
     "TrainingResult",
     "iter_bptt",
     "make_windows",
@@ -49,8 +56,12 @@ class TrainingConfig:
 
     washout: int = 0
     sequence_length: int | None = None
+    stride: int | None = None
     batch_size: int = 32
     bptt_steps: int | None = None
+    gradient: str = "bptt"
+    loss: str = "squared_error"
+    pooling: str | None = None
     solver: str = "adam"
     learning_rate: str = "constant"
     learning_rate_init: float = 1e-3
@@ -60,6 +71,9 @@ class TrainingConfig:
     beta_2: float = 0.999
     epsilon: float = 1e-8
     clip_norm: float | None = 1.0
+    weight_decay: float = 0.0
+    dropout: float = 0.0
+    input_dropout: float = 0.0
     max_iter: int = 200
     tol: float = 1e-4
     n_iter_no_change: int = 10
@@ -67,6 +81,26 @@ class TrainingConfig:
     validation_fraction: float = 0.1
     verbose: bool = False
     name: str = "network"
+
+
+class TrainingData(NamedTuple):
+    """Series to train on, right-padded.
+
+    Attributes
+    ----------
+    X : array of shape (n_series, n_timesteps, n_features)
+    Y : array of shape (n_series, n_timesteps, n_outputs), or (n_series,
+        n_outputs) for one target per series
+    lengths : list of int
+    """
+
+    X: object
+    Y: object
+    lengths: list
+
+    @property
+    def per_series(self):
+        return self.Y.ndim == 2
 
 
 class TrainingResult(NamedTuple):
@@ -82,7 +116,7 @@ class TrainingResult(NamedTuple):
 
 
 def split_validation(lengths, *, washout, validation_fraction):
-    """Where each series' validation tail begins.
+    """Where each series' validation tail begins (per-step targets).
 
     The last ``validation_fraction`` of the trainable steps (those after the
     washout) of every series are held out: a forecast is judged on the
@@ -106,32 +140,47 @@ def split_validation(lengths, *, washout, validation_fraction):
     return ends
 
 
-def make_windows(ends, *, sequence_length, washout, rng):
+def split_series(n_series, *, validation_fraction, rng):
+    """Training and validation series for per-series labels: a random split of whole series."""
+    n_val = max(1, int(round(validation_fraction * n_series)))
+    if n_series - n_val < 1:
+        raise ValueError(
+            f"early_stopping holds out validation_fraction={validation_fraction} of the "
+            f"{n_series} series and needs at least one left to train on; pass more series"
+        )
+    order = rng.permutation(n_series)
+    return sorted(order[n_val:].tolist()), sorted(order[:n_val].tolist())
+
+
+def make_windows(ends, *, sequence_length, washout, rng, stride=None):
     """Training windows ``(series, start, stop)`` for one epoch, shuffled.
 
     Series no longer than ``sequence_length`` (or all series when it is
     None) give one window each. Longer ones are cut into windows of
-    ``sequence_length`` steps starting at a random offset, each overlapping
-    the previous one by ``washout`` steps.
+    ``sequence_length`` steps, the first at a random offset, each starting
+    ``stride`` steps after the previous one (by default
+    ``sequence_length - washout``: consecutive windows overlap by the
+    washout, so every step after the first washout is trained on once).
     """
     windows = []
     for i, n in enumerate(ends):
         if sequence_length is None or n <= sequence_length:
             windows.append((i, 0, n))
             continue
-        stride = sequence_length - washout
-        start = int(rng.integers(0, min(stride, n - sequence_length) + 1))
+        step = sequence_length - washout if stride is None else stride
+        start = int(rng.integers(0, min(step, n - sequence_length) + 1))
         while start + sequence_length <= n:
             windows.append((i, start, start + sequence_length))
-            start += stride
+            start += step
     order = rng.permutation(len(windows))
     return [windows[j] for j in order]
 
 
-def _assemble(X, Y, windows, washout, xp):
-    """Stack windows into a right-padded batch with its loss mask."""
-    length = max(stop - start for _, start, stop in windows)
-    dev = device_of(X)
+def _assemble(data, windows, washout, xp):
+    """Stack windows into a right-padded batch: X, Y, loss mask, lengths."""
+    lengths = [stop - start for _, start, stop in windows]
+    length = max(lengths)
+    dev = device_of(data.X)
 
     def take(A, s, start, stop):
         piece = A[s, start:stop, :]
@@ -140,23 +189,30 @@ def _assemble(X, Y, windows, washout, xp):
         pad = xp.zeros((length - (stop - start), A.shape[2]), dtype=A.dtype, device=dev)
         return xp.concat([piece, pad], axis=0)
 
-    Xb = xp.stack([take(X, s, a, b) for s, a, b in windows], axis=0)
-    Yb = xp.stack([take(Y, s, a, b) for s, a, b in windows], axis=0)
+    Xb = xp.stack([take(data.X, s, a, b) for s, a, b in windows], axis=0)
+    if data.per_series:
+        rows = to_namespace(np.asarray([s for s, _, _ in windows]), xp, device=dev)
+        Yb = xp.take(data.Y, rows, axis=0)
+    else:
+        Yb = xp.stack([take(data.Y, s, a, b) for s, a, b in windows], axis=0)
     mask = np.zeros((len(windows), length))
-    for j, (_, a, b) in enumerate(windows):
-        mask[j, washout:b - a] = 1.0
-    return Xb, Yb, to_namespace(mask, xp, dtype=X.dtype, device=dev)
+    for j, n in enumerate(lengths):
+        mask[j, washout:n] = 1.0
+    return Xb, Yb, to_namespace(mask, xp, dtype=data.X.dtype, device=dev), lengths
 
 
-def iter_bptt(spec, params, X, Y, mask, bptt_steps):
-    """Loss and gradient of each BPTT chunk of a batch, carrying the state.
+def iter_bptt(spec, params, X, Y, mask, bptt_steps, *, lengths=None, noise=None,
+              loss="squared_error", pooling=None, gradient="bptt"):
+    """Loss and gradient of each chunk of a batch, carrying the state.
 
-    With ``bptt_steps=None`` there is a single chunk (full BPTT). Otherwise
-    chunk j covers steps ``[j k, (j + 1) k)``, starts from the final state of
-    chunk j - 1, and its gradient treats that state as a constant. The
-    forward pass of each chunk reads ``params`` when the chunk is reached, so
-    a caller that updates the dict in place between chunks trains with
-    truncated BPTT.
+    With ``bptt_steps=None`` (or a pooled head) there is a single chunk.
+    Otherwise chunk j covers steps ``[j k, (j + 1) k)`` and starts from the
+    final state of chunk j - 1. With ``gradient="bptt"`` its gradient treats
+    that state as a constant (truncated BPTT); with ``"rtrl"`` the state's
+    sensitivities are carried too, so each chunk's gradient is the exact
+    gradient of its loss. The forward pass of each chunk reads ``params``
+    when the chunk is reached, so a caller that updates the dict in place
+    between chunks learns online.
 
     Yields
     ------
@@ -166,30 +222,42 @@ def iter_bptt(spec, params, X, Y, mask, bptt_steps):
         Steps of the chunk that entered the loss (0: nothing to learn from).
     """
     T = X.shape[1]
-    k = T if bptt_steps is None else bptt_steps
-    state = None
+    k = T if bptt_steps is None or pooling is not None else bptt_steps
+    state = sensitivities = None
     for start in range(0, T, k):
         stop = min(start + k, T)
-        loss, grads, state, n = loss_and_gradient(
-            spec, params, X[:, start:stop, :], Y[:, start:stop, :], mask[:, start:stop], state
-        )
-        yield loss, grads, n
+        chunk_lengths = None if lengths is None else [min(max(n - start, 0), stop - start)
+                                                      for n in lengths]
+        kwargs = dict(lengths=chunk_lengths, noise=None if noise is None else noise.window(start, stop),
+                      loss=loss, pooling=pooling)
+        Yc = Y if pooling is not None else Y[:, start:stop, :]
+        if gradient == "rtrl":
+            value, grads, state, n, sensitivities = rtrl_loss_and_gradient(
+                spec, params, X[:, start:stop, :], Yc, mask[:, start:stop], state,
+                sensitivities=sensitivities, **kwargs)
+        else:
+            value, grads, state, n = loss_and_gradient(
+                spec, params, X[:, start:stop, :], Yc, mask[:, start:stop], state, **kwargs)
+        yield value, grads, n
 
 
-def validation_score(spec, params, X, Y, mask):
-    """Coefficient of determination R^2 over the masked steps, averaged over outputs."""
-    xp = get_namespace(X, Y)
-    Y_hat, _, _ = forward(spec, params, X)
-    w = mask[:, :, None]
-    count = xp.sum(mask)
-    mean = xp.sum(w * Y, axis=(0, 1)) / count
-    sse = xp.sum(w * (Y_hat - Y) ** 2, axis=(0, 1))
-    sst = xp.sum(w * (Y - mean) ** 2, axis=(0, 1))
-    scores = []
-    for j in range(Y.shape[2]):
-        e, s = float(sse[j]), float(sst[j])
-        scores.append(1.0 - e / s if s > 0 else (1.0 if e == 0 else 0.0))
-    return sum(scores) / len(scores)
+def _validation_score(spec, params, data, rows, mask, config):
+    """Validation score of the held-out series (or of every series' held-out tail)."""
+    xp = get_namespace(data.X)
+    if data.per_series:
+        index = to_namespace(np.asarray(rows), xp, device=device_of(data.X))
+        X, Y = xp.take(data.X, index, axis=0), xp.take(data.Y, index, axis=0)
+        lengths = [data.lengths[i] for i in rows]
+        H, _, _ = run_network(spec, params, X, lengths=lengths, keep_cache=False)
+        step_mask = np.zeros((len(rows), X.shape[1]))
+        for j, n in enumerate(lengths):
+            step_mask[j, config.washout:n] = 1.0
+        step_mask = to_namespace(step_mask, xp, dtype=X.dtype, device=device_of(X))
+        pooled = pool(spec, H, pool_weights(spec, step_mask, lengths, config.pooling, H))
+        ones = xp.ones((len(rows),), dtype=X.dtype, device=device_of(X))
+        return score(config.loss, readout(params, pooled), Y, ones)
+    Y_hat, _, _ = forward(spec, params, data.X, lengths=data.lengths, keep_cache=False)
+    return score(config.loss, Y_hat, data.Y, mask)
 
 
 # Below this many multiply-adds per recurrent product, BLAS threads cost more
@@ -224,41 +292,50 @@ def _diverged(config, epoch, what, value, learning_rate):
     )
 
 
-def train(spec, params, X, Y, lengths, config, rng):
-    """Fit ``params`` to teacher-forced targets by gradient descent.
+def _optimizer(config, params):
+    # Biases are not decayed: shrinking them towards zero regularises nothing.
+    decayed = [name for name in params if name.startswith("W")]
+    if config.solver == "adam":
+        return AdamOptimizer(params, beta_1=config.beta_1, beta_2=config.beta_2,
+                             epsilon=config.epsilon, weight_decay=config.weight_decay,
+                             decayed=decayed)
+    return SGDOptimizer(params, momentum=config.momentum, weight_decay=config.weight_decay,
+                        decayed=decayed)
+
+
+def train(spec, params, data, config, rng):
+    """Fit ``params`` by gradient descent.
 
     Parameters
     ----------
     spec : NetworkSpec
     params : dict of str to array
-        Initial parameters on the namespace and dtype of ``X``.
-    X : array of shape (n_series, n_timesteps, n_features)
-        Right-padded when the series have different lengths.
-    Y : array of shape (n_series, n_timesteps, n_outputs)
-    lengths : list of int
+        Initial parameters on the namespace and dtype of ``data.X``.
+    data : TrainingData
     config : TrainingConfig
     rng : numpy.random.Generator
-        Window offsets and shuffling.
+        Window offsets, shuffling, the validation split of series, dropout
+        and zoneout masks.
 
     Returns
     -------
     TrainingResult
     """
-    xp = get_namespace(X, Y)
-    if config.early_stopping:
-        ends = split_validation(lengths, washout=config.washout,
+    xp = get_namespace(data.X, data.Y)
+    n_series = len(data.lengths)
+    train_rows, val_rows, val_mask = list(range(n_series)), None, None
+    ends = list(data.lengths)
+    if config.early_stopping and data.per_series:
+        train_rows, val_rows = split_series(n_series, validation_fraction=config.validation_fraction,
+                                            rng=rng)
+    elif config.early_stopping:
+        ends = split_validation(data.lengths, washout=config.washout,
                                 validation_fraction=config.validation_fraction)
-        val_mask = np.zeros((len(lengths), X.shape[1]))
-        for i, (e, n) in enumerate(zip(ends, lengths, strict=True)):
-            val_mask[i, e:n] = 1.0
-        val_mask = to_namespace(val_mask, xp, dtype=X.dtype, device=device_of(X))
-    else:
-        ends = list(lengths)
-    if config.solver == "adam":
-        optimizer = AdamOptimizer(params, beta_1=config.beta_1, beta_2=config.beta_2,
-                                  epsilon=config.epsilon)
-    else:
-        optimizer = SGDOptimizer(params, momentum=config.momentum)
+        host = np.zeros((n_series, data.X.shape[1]))
+        for i, (e, n) in enumerate(zip(ends, data.lengths, strict=True)):
+            host[i, e:n] = 1.0
+        val_mask = to_namespace(host, xp, dtype=data.X.dtype, device=device_of(data.X))
+    optimizer = _optimizer(config, params)
     params = dict(params)
     loss_curve, val_scores = [], [] if config.early_stopping else None
     best_loss, best_score, best_params = math.inf, -math.inf, None
@@ -272,12 +349,21 @@ def train(spec, params, X, Y, lengths, config, rng):
         for epoch in epochs:
             lr = scheduled_learning_rate(config.learning_rate, config.learning_rate_init, epoch,
                                          max_iter=config.max_iter, power_t=config.power_t)
-            windows = make_windows(ends, sequence_length=config.sequence_length,
-                                   washout=config.washout, rng=rng)
+            if data.per_series:
+                windows = [(i, 0, data.lengths[i]) for i in rng.permutation(train_rows)]
+            else:
+                windows = make_windows(ends, sequence_length=config.sequence_length,
+                                       washout=config.washout, rng=rng, stride=config.stride)
             total, counted = 0.0, 0.0
             for b in range(0, len(windows), config.batch_size):
-                Xb, Yb, mask = _assemble(X, Y, windows[b:b + config.batch_size], config.washout, xp)
-                for loss, grads, n in iter_bptt(spec, params, Xb, Yb, mask, config.bptt_steps):
+                Xb, Yb, mask, lengths = _assemble(data, windows[b:b + config.batch_size],
+                                                  config.washout, xp)
+                noise = draw_noise(spec, Xb.shape[0], Xb.shape[1], rng, dropout=config.dropout,
+                                   input_dropout=config.input_dropout, like=Xb)
+                chunks = iter_bptt(spec, params, Xb, Yb, mask, config.bptt_steps, lengths=lengths,
+                                   noise=noise, loss=config.loss, pooling=config.pooling,
+                                   gradient=config.gradient)
+                for loss, grads, n in chunks:
                     if n == 0:
                         continue
                     if not math.isfinite(loss):
@@ -291,12 +377,12 @@ def train(spec, params, X, Y, lengths, config, rng):
             loss_curve.append(total / counted)
             message = f"epoch {epoch + 1}, loss = {loss_curve[-1]:.6g}"
             if config.early_stopping:
-                score = validation_score(spec, params, X, Y, val_mask)
-                val_scores.append(score)
-                message += f", validation score = {score:.6g}"
-                no_improvement = no_improvement + 1 if score < best_score + config.tol else 0
-                if score > best_score:
-                    best_score, best_params = score, dict(params)
+                value = _validation_score(spec, params, data, val_rows, val_mask, config)
+                val_scores.append(value)
+                message += f", validation score = {value:.6g}"
+                no_improvement = no_improvement + 1 if value < best_score + config.tol else 0
+                if value > best_score:
+                    best_score, best_params = value, dict(params)
             else:
                 stalled = loss_curve[-1] > best_loss - config.tol
                 no_improvement = no_improvement + 1 if stalled else 0

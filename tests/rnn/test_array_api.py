@@ -13,13 +13,23 @@ from sklearn.exceptions import ConvergenceWarning
 
 from reservoir._backend import to_numpy
 from reservoir.diagnostics import gradient_norm_by_lag
-from reservoir.rnn import ElmanRegressor, GRURegressor, LSTMRegressor
-from reservoir.rnn._cells import CELLS, NetworkSpec, initialize_parameters, loss_and_gradient
+from reservoir.rnn import (
+    ElmanRegressor,
+    GRUClassifier,
+    GRURegressor,
+    IndRNNRegressor,
+    LSTMClassifier,
+    LSTMRegressor,
+)
+from reservoir.rnn._cells import CELLS
+from reservoir.rnn._network import NetworkSpec, draw_noise, initialize_parameters
+from reservoir.rnn._objectives import loss_and_gradient
+from reservoir.rnn._rtrl import rtrl_loss_and_gradient
 
 xps = pytest.importorskip("array_api_strict")
 StrictArray = type(xps.asarray(0.0))
 
-ESTIMATORS = [ElmanRegressor, LSTMRegressor, GRURegressor]
+ESTIMATORS = [ElmanRegressor, LSTMRegressor, GRURegressor, IndRNNRegressor]
 
 
 def _data(n=60, seed=0):
@@ -27,22 +37,48 @@ def _data(n=60, seed=0):
     return rng.standard_normal((n, 2)), rng.standard_normal((n, 2))
 
 
+def _agree(ref, strict):
+    loss, grads = ref[0], ref[1]
+    loss_s, grads_s = strict[0], strict[1]
+    assert loss_s == pytest.approx(loss, rel=1e-12)
+    for name in grads:
+        assert isinstance(grads_s[name], StrictArray)
+        np.testing.assert_allclose(to_numpy(grads_s[name]), grads[name], rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize(("loss", "pooling"), [("squared_error", None), ("log_loss", "last")])
 @pytest.mark.parametrize("cell", CELLS)
-def test_loss_and_gradient_agree(cell):
+def test_loss_and_gradient_agree(cell, loss, pooling):
+    """Bidirectional, padded, with dropout and zoneout masks: every path of the network."""
     rng = np.random.default_rng(0)
-    spec = NetworkSpec(cell, 2, 4, 2, n_layers=2)
+    spec = NetworkSpec(cell, 2, 4, 2, n_layers=2, bidirectional=True, zoneout=0.2)
     params = initialize_parameters(spec, rng)
-    X, Y = rng.standard_normal((3, 7, 2)), rng.standard_normal((3, 7, 2))
+    X = rng.standard_normal((3, 7, 2))
+    Y = rng.standard_normal((3, 7, 2)) if pooling is None else np.eye(2)[[0, 1, 1]]
     mask = np.ones((3, 7))
     mask[:, :2] = 0
-    loss, grads, _, _ = loss_and_gradient(spec, params, X, Y, mask)
+    mask[1, 5:] = 0
+    noise = draw_noise(spec, 3, 7, np.random.default_rng(1), dropout=0.2, input_dropout=0.2,
+                       like=X)
+    kwargs = dict(lengths=[7, 5, 7], loss=loss, pooling=pooling)
+    ref = loss_and_gradient(spec, params, X, Y, mask, noise=noise, **kwargs)
+    strict_noise = draw_noise(spec, 3, 7, np.random.default_rng(1), dropout=0.2,
+                              input_dropout=0.2, like=xps.asarray(X))
     strict = {k: xps.asarray(v) for k, v in params.items()}
-    loss_s, grads_s, _, _ = loss_and_gradient(spec, strict, xps.asarray(X), xps.asarray(Y),
-                                              xps.asarray(mask))
-    assert loss_s == pytest.approx(loss, rel=1e-12)
-    for name in params:
-        assert isinstance(grads_s[name], type(strict[name]))
-        np.testing.assert_allclose(to_numpy(grads_s[name]), grads[name], rtol=1e-10, atol=1e-14)
+    _agree(ref, loss_and_gradient(spec, strict, xps.asarray(X), xps.asarray(Y),
+                                  xps.asarray(mask), noise=strict_noise, **kwargs))
+
+
+@pytest.mark.parametrize("cell", ["elman", "indrnn"])
+def test_rtrl_agrees(cell):
+    rng = np.random.default_rng(0)
+    spec = NetworkSpec(cell, 2, 4, 2, zoneout=0.2)
+    params = initialize_parameters(spec, rng)
+    X, Y = rng.standard_normal((3, 7, 2)), rng.standard_normal((3, 7, 2))
+    ref = rtrl_loss_and_gradient(spec, params, X, Y, lengths=[7, 4, 6])
+    strict = {k: xps.asarray(v) for k, v in params.items()}
+    _agree(ref, rtrl_loss_and_gradient(spec, strict, xps.asarray(X), xps.asarray(Y),
+                                       lengths=[7, 4, 6]))
 
 
 def _fit_both(cls, dtype, **extra):
@@ -85,11 +121,30 @@ def test_truncated_bptt_and_early_stopping_agree(cls):
     np.testing.assert_allclose(b.params_["W_hh_1"], a.params_["W_hh_1"], rtol=1e-10)
 
 
+@pytest.mark.parametrize("cls", [LSTMClassifier, GRUClassifier])
+def test_classifiers_agree(cls):
+    rng = np.random.default_rng(0)
+    X = [rng.standard_normal((n, 2)) for n in (12, 9, 15, 10)]
+    y = np.array([0, 1, 2, 1])
+    kwargs = dict(n_units=4, bidirectional=True, max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a = cls(**kwargs).fit(X, y)
+        b = cls(**kwargs).fit([xps.asarray(x) for x in X], xps.asarray(y))
+    for name in a.params_:
+        np.testing.assert_allclose(b.params_[name], a.params_[name], rtol=1e-10, atol=1e-12)
+    proba = b.predict_proba([xps.asarray(x) for x in X])
+    assert isinstance(proba, StrictArray)
+    np.testing.assert_allclose(to_numpy(proba), a.predict_proba(X), rtol=1e-10)
+    labels = b.predict([xps.asarray(x) for x in X])
+    np.testing.assert_array_equal(to_numpy(labels), a.predict(X))
+
+
 def test_gradient_norm_by_lag_agrees():
     X, y = _data(30)
     model = LSTMRegressor(n_units=5, random_state=0)
-    _, ref = gradient_norm_by_lag(model, X, y)
-    _, strict = gradient_norm_by_lag(model, xps.asarray(X), xps.asarray(y))
+    _, ref = gradient_norm_by_lag(model, X, y, clip_norm=0.1)
+    _, strict = gradient_norm_by_lag(model, xps.asarray(X), xps.asarray(y), clip_norm=0.1)
     assert isinstance(strict, np.ndarray)
     np.testing.assert_allclose(strict, ref, rtol=1e-10)
 

@@ -1,5 +1,7 @@
-"""ElmanRegressor, LSTMRegressor, GRURegressor: scikit-learn compliance, the
-ESN interface (layouts, washout, initial states, forecasting) and bad input."""
+"""ElmanRegressor, LSTMRegressor, GRURegressor, IndRNNRegressor: the ESN
+interface (layouts, washout, initial states, forecasting), the options of the
+gradient-trained path (bidirectional layers, RTRL, regularisation) and bad
+input. scikit-learn's own checks run in tests/test_common.py."""
 
 import pickle
 import warnings
@@ -13,14 +15,9 @@ from sklearn.model_selection import GridSearchCV, TimeSeriesSplit
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from reservoir.rnn import ElmanRegressor, GRURegressor, LSTMRegressor
+from reservoir.rnn import ElmanRegressor, GRURegressor, IndRNNRegressor, LSTMRegressor
 
-ESTIMATORS = [ElmanRegressor, LSTMRegressor, GRURegressor]
-
-# Small and quick settings for the tests below; scikit-learn's own checks of
-# these estimators run in tests/test_common.py with the other estimators.
-CHECK_PARAMS = dict(n_units=8, sequence_length=10, batch_size=8, learning_rate_init=0.01,
-                    max_iter=20, random_state=0)
+ESTIMATORS = [ElmanRegressor, LSTMRegressor, GRURegressor, IndRNNRegressor]
 
 
 @pytest.fixture(scope="module")
@@ -66,9 +63,12 @@ def test_get_and_set_params():
     model = LSTMRegressor(n_units=5, bptt_steps=7)
     params = model.get_params()
     assert params["n_units"] == 5 and params["bptt_steps"] == 7 and params["washout"] == 0
-    assert set(params) == set(ElmanRegressor().get_params()) == set(GRURegressor().get_params())
-    model.set_params(n_units=9, n_layers=2)
-    assert model.n_units == 9 and model.n_layers == 2
+    shared = set(ElmanRegressor().get_params())
+    assert shared == set(GRURegressor().get_params())
+    assert set(params) == shared | {"peephole"}
+    assert set(IndRNNRegressor().get_params()) == shared | {"activation"}
+    model.set_params(n_units=9, n_layers=2, peephole=True)
+    assert model.n_units == 9 and model.n_layers == 2 and model.peephole
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS)
@@ -159,11 +159,19 @@ def test_pipeline_and_grid_search_with_time_series_split(sine):
     X, y = sine[:-1], sine[1:, 0]
     pipe = fit_quietly(make_pipeline(StandardScaler(), quick(GRURegressor, max_iter=30)), X, y)
     assert pipe.score(X, y) > 0.8
-    search = GridSearchCV(quick(ElmanRegressor), {"n_units": [3, 6]},
-                          cv=TimeSeriesSplit(n_splits=2))
-    fit_quietly(search, X, y)
-    assert search.best_params_["n_units"] in (3, 6)
-    assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+    cv = TimeSeriesSplit(n_splits=2)
+    grid = {"max_iter": [1, 30]}
+    search = fit_quietly(GridSearchCV(quick(ElmanRegressor), grid, cv=cv), X, y)
+    # The search scores each candidate exactly as fitting and scoring by hand on the splits does...
+    for i, max_iter in enumerate(grid["max_iter"]):
+        by_hand = [fit_quietly(quick(ElmanRegressor, max_iter=max_iter), X[train], y[train])
+                   .score(X[test], y[test]) for train, test in cv.split(X)]
+        assert search.cv_results_["mean_test_score"][i] == pytest.approx(np.mean(by_hand),
+                                                                         rel=1e-12)
+    # ...and a network trained for 30 epochs beats one trained for 1 on the held-out future.
+    assert search.best_params_ == {"max_iter": 30}
+    scores = search.cv_results_["mean_test_score"]
+    assert scores[1] > scores[0] + 0.1, scores
 
 
 @pytest.mark.parametrize(
@@ -190,6 +198,17 @@ def test_pipeline_and_grid_search_with_time_series_split(sine):
         (dict(n_iter_no_change=0), ValueError, "n_iter_no_change"),
         (dict(validation_fraction=1.0), ValueError, "validation_fraction"),
         (dict(early_stopping="yes"), TypeError, "early_stopping must be a bool"),
+        (dict(bidirectional="no"), TypeError, "bidirectional must be a bool"),
+        (dict(peephole=None), TypeError, "peephole must be a bool"),
+        (dict(bidirectional=True, bptt_steps=5), ValueError, "bidirectional network cannot"),
+        (dict(window_stride=0), ValueError, "window_stride"),
+        (dict(gradient="adjoint"), ValueError, "gradient must be one of"),
+        (dict(gradient="rtrl"), ValueError, "needs an Elman or IndRNN cell"),
+        (dict(weight_decay=-0.1), ValueError, "weight_decay"),
+        (dict(dropout=1.0), ValueError, "dropout must be in"),
+        (dict(input_dropout=-0.1), ValueError, "input_dropout"),
+        (dict(zoneout=1.0), ValueError, "zoneout"),
+        (dict(spectral_radius=0.0), ValueError, "spectral_radius"),
         (dict(dtype="float16"), ValueError, "dtype must be"),
         (dict(random_state=-3), ValueError, "random_state"),
         (dict(random_state="seed"), TypeError, "random_state"),
@@ -198,6 +217,19 @@ def test_pipeline_and_grid_search_with_time_series_split(sine):
 def test_bad_parameters_are_named_in_the_error(params, error, match, sine):
     with pytest.raises(error, match=match):
         LSTMRegressor(**params).fit(sine[:-1], sine[1:])
+
+
+@pytest.mark.parametrize(
+    ("cls", "params", "match"),
+    [
+        (ElmanRegressor, dict(gradient="rtrl", n_layers=2), "one unidirectional layer"),
+        (IndRNNRegressor, dict(gradient="rtrl", bidirectional=True), "one unidirectional layer"),
+        (IndRNNRegressor, dict(activation="sigmoid"), "activation must be 'relu' or 'tanh'"),
+    ],
+)
+def test_bad_cell_options_are_named_in_the_error(cls, params, match, sine):
+    with pytest.raises(ValueError, match=match):
+        cls(**params).fit(sine[:-1], sine[1:])
 
 
 @pytest.mark.parametrize(
@@ -227,3 +259,77 @@ def test_bad_input_at_predict(sine):
         model.predict(sine, initial_state=np.full(6, np.inf))
     with pytest.raises(Exception, match="not fitted"):
         ElmanRegressor().predict(sine)
+
+
+# ---------------------------------------------------------------------------
+# Options of the gradient-trained path
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cls", [ElmanRegressor, IndRNNRegressor])
+def test_rtrl_trains_the_same_network_as_bptt(cls, sine):
+    """One gradient, two algorithms: from the same seed, the same weights after training."""
+    X, y = sine[:-1], sine[1:]
+    bptt = fit_quietly(quick(cls, washout=3, max_iter=4), X, y)
+    rtrl = fit_quietly(quick(cls, washout=3, max_iter=4, gradient="rtrl"), X, y)
+    for name in bptt.params_:
+        np.testing.assert_allclose(rtrl.params_[name], bptt.params_[name], rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(rtrl.loss_curve_, bptt.loss_curve_, rtol=1e-10)
+    # Updated every 10 steps, RTRL keeps the paths that truncated BPTT cuts: other weights.
+    online = fit_quietly(quick(cls, max_iter=2, bptt_steps=10, gradient="rtrl"), X, y)
+    truncated = fit_quietly(quick(cls, max_iter=2, bptt_steps=10), X, y)
+    assert not np.allclose(online.params_["W_hh_0"], truncated.params_["W_hh_0"])
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_bidirectional_outputs_read_the_future_and_refuse_to_forecast(cls, sine):
+    X, y = sine[:-1], sine[1:]
+    model = fit_quietly(quick(cls, bidirectional=True, n_layers=2, max_iter=2), X, y)
+    assert model.params_["W_hy"].shape == (2, 12)
+    short = X[:10]
+    changed = short.copy()
+    changed[-1] += 1.0
+    # A change at the last step moves the output at the first step, through the reverse direction.
+    assert np.abs(model.predict(changed)[0] - model.predict(short)[0]).max() > 1e-6
+    causal = fit_quietly(quick(cls, max_iter=2), X, y)
+    np.testing.assert_array_equal(causal.predict(changed)[:-1], causal.predict(short)[:-1])
+    with pytest.raises(ValueError, match="bidirectional network reads the whole series"):
+        model.forecast(3)
+    with pytest.raises(ValueError, match="bidirectional network reads the whole series"):
+        model.forecast(3, context=X[:20])
+    with pytest.raises(ValueError, match="bidirectional network cannot do"):
+        model.predict(X, initial_state="continue")
+    # Ragged series: each one's reverse direction starts at its own end.
+    ragged = model.predict([X[:50], X[:80]])
+    np.testing.assert_allclose(ragged[0], model.predict(X[:50]), rtol=1e-12, atol=1e-12)
+
+
+def test_regularisation_changes_training_but_not_inference(sine):
+    X, y = sine[:-1], sine[1:]
+    plain = fit_quietly(quick(LSTMRegressor, max_iter=3), X, y)
+    for params in (dict(dropout=0.3), dict(input_dropout=0.3), dict(zoneout=0.2)):
+        model = fit_quietly(quick(LSTMRegressor, max_iter=3, **params), X, y)
+        assert not np.allclose(model.params_["W_hh_0"], plain.params_["W_hh_0"])
+        # Inference is deterministic: no masks are drawn outside fit.
+        np.testing.assert_array_equal(model.predict(X), model.predict(X))
+    # Decoupled weight decay shrinks the weight matrices (here, hard), not the biases.
+    decayed = fit_quietly(quick(LSTMRegressor, max_iter=3, weight_decay=20.0), X, y)
+    for name in ("W_xh_0", "W_hh_0", "W_hy"):
+        assert np.linalg.norm(decayed.params_[name]) < 0.7 * np.linalg.norm(plain.params_[name])
+
+
+def test_spectral_radius_scales_the_initial_recurrent_weights(sine):
+    X, y = sine[:-1], sine[1:]
+    model = fit_quietly(quick(GRURegressor, max_iter=1, learning_rate_init=1e-12,
+                              spectral_radius=0.5), X, y)
+    block = model.params_["W_hh_0"][:6]
+    np.testing.assert_allclose(np.abs(np.linalg.eigvals(block)), 0.5, rtol=1e-6)
+    ind = fit_quietly(quick(IndRNNRegressor, max_iter=1, learning_rate_init=1e-12,
+                            spectral_radius=0.9), X, y)
+    assert ind.params_["W_hh_0"].max() == pytest.approx(0.9, rel=1e-6)
+
+
+def test_peephole_lstm_learns(sine):
+    X, y = sine[:-1], sine[1:]
+    model = fit_quietly(quick(LSTMRegressor, peephole=True, max_iter=30), X, y)
+    assert model.params_["W_ch_0"].shape == (18,) and np.any(model.params_["W_ch_0"] != 0)
+    assert model.score(X, y) > 0.9

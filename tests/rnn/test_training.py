@@ -1,5 +1,6 @@
 """Training: the delayed-recall contrast between Elman and LSTM, the
-vanishing-gradient diagnostic, optimizers, windows, stopping and divergence."""
+vanishing and exploding gradient diagnostic, optimizers, windows, stopping
+and divergence."""
 
 import math
 import warnings
@@ -9,7 +10,7 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 from reservoir.diagnostics import gradient_norm_by_lag
-from reservoir.rnn import ElmanRegressor, GRURegressor, LSTMRegressor
+from reservoir.rnn import ElmanRegressor, GRURegressor, IndRNNRegressor, LSTMRegressor
 from reservoir.rnn._optimizers import (
     AdamOptimizer,
     SGDOptimizer,
@@ -17,7 +18,7 @@ from reservoir.rnn._optimizers import (
     gradient_norm,
     scheduled_learning_rate,
 )
-from reservoir.rnn._training import make_windows, split_validation
+from reservoir.rnn._training import make_windows, split_series, split_validation
 
 # ---------------------------------------------------------------------------
 # Delayed recall: a value marked at step 0, then LAG distractor steps; the
@@ -98,7 +99,7 @@ def test_gradient_norm_by_lag_leaves_an_unfitted_model_untouched():
     assert lags[-1] == 6
 
 
-@pytest.mark.parametrize("cls", [ElmanRegressor, LSTMRegressor, GRURegressor])
+@pytest.mark.parametrize("cls", [ElmanRegressor, LSTMRegressor, GRURegressor, IndRNNRegressor])
 def test_gradient_norm_by_lag_on_stacked_layers(cls):
     X, y = delayed_recall(3, seed=1, lag=8)
     model = cls(n_units=4, n_layers=2, random_state=0)
@@ -120,6 +121,64 @@ def test_gradient_norm_by_lag_rejects_bad_arguments(kwargs, error, match):
     X, y = delayed_recall(2, seed=0, lag=8)
     with pytest.raises(error, match=match):
         gradient_norm_by_lag(ElmanRegressor(n_units=3), X, y, **kwargs)
+
+
+@pytest.mark.parametrize("cls", [ElmanRegressor, LSTMRegressor, GRURegressor, IndRNNRegressor])
+def test_gradient_norm_by_lag_shows_exploding_gradients_with_and_without_clipping(cls):
+    """Recurrent weights of spectral radius 5 make the gradient grow with the lag (less for the
+    gated cells, whose gates damp it); clipping rescales every lag alike, to the clipped step's
+    size."""
+    X = np.random.default_rng(0).uniform(-0.1, 0.1, (4, 20, 1))
+    y = np.zeros((4, 20))
+    lags, tame = gradient_norm_by_lag(cls(n_units=8, spectral_radius=0.5, random_state=0), X, y)
+    exploding = cls(n_units=8, spectral_radius=5.0, random_state=0)
+    _, raw = gradient_norm_by_lag(exploding, X, y)
+    assert tame[-1] < tame[0]
+    assert raw[-1] > 10 * raw[0], raw
+    _, clipped = gradient_norm_by_lag(exploding, X, y, clip_norm=1e-3)
+    ratio = clipped / raw
+    np.testing.assert_allclose(ratio, ratio[0], rtol=1e-12)
+    assert ratio[0] < 1
+    # A threshold above the gradient's norm leaves it as it is.
+    _, loose = gradient_norm_by_lag(exploding, X, y, clip_norm=1e30)
+    np.testing.assert_array_equal(loose, raw)
+
+
+def test_clipped_norms_scale_by_the_weight_gradient_norm():
+    """The factor is clip_norm / ||dL/dθ||, with dL/dθ checked against finite differences
+    of the summed last-step loss."""
+    X = np.random.default_rng(1).uniform(-1, 1, (2, 6, 1))
+    y = np.random.default_rng(2).uniform(-1, 1, (2, 6))
+    model = fit_small(ElmanRegressor(n_units=3, max_iter=1, random_state=0), X, y)
+
+    def last_step_loss(params):
+        W_xh, W_hh, b_h, W_hy, b_y = (params[k] for k in ("W_xh_0", "W_hh_0", "b_h_0", "W_hy",
+                                                         "b_y"))
+        total = 0.0
+        for b in range(2):
+            h = np.zeros(3)
+            for t in range(6):
+                h = np.tanh(W_xh @ X[b, t] + W_hh @ h + b_h)
+            total += 0.5 * np.sum((W_hy @ h + b_y - y[b, -1]) ** 2)
+        return total
+
+    norm_sq = 0.0
+    for name, value in model.params_.items():
+        for idx in np.ndindex(value.shape):
+            up, down = dict(model.params_), dict(model.params_)
+            up[name], down[name] = value.copy(), value.copy()
+            up[name][idx] += 1e-6
+            down[name][idx] -= 1e-6
+            norm_sq += ((last_step_loss(up) - last_step_loss(down)) / 2e-6) ** 2
+    _, raw = gradient_norm_by_lag(model, X, y)
+    _, clipped = gradient_norm_by_lag(model, X, y, clip_norm=1e-3)
+    np.testing.assert_allclose(clipped / raw, 1e-3 / np.sqrt(norm_sq), rtol=1e-6)
+
+
+def fit_small(model, X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(X, y)
 
 
 def test_gradient_norm_by_lag_needs_a_recurrent_regressor():
@@ -236,6 +295,42 @@ def test_verbose_shows_progress(capsys):
 # Windows, optimizers, schedules, clipping
 # ---------------------------------------------------------------------------
 
+@pytest.mark.parametrize(("ends", "sequence_length", "stride", "n_windows"), [
+    ([100], 20, 5, 16),      # offset 0..5: windows start at offset + 5 k while they fit
+    ([100], 20, 20, 5),
+    ([30, 10], 20, 2, 6),
+])
+def test_overlapping_windows_start_every_stride_steps(ends, sequence_length, stride, n_windows):
+    for seed in range(5):
+        windows = make_windows(ends, sequence_length=sequence_length, washout=0,
+                               rng=np.random.default_rng(seed), stride=stride)
+        starts = sorted(a for s, a, b in windows if s == 0)
+        assert np.all(np.diff(starts) == stride)
+        assert starts[0] <= stride and ends[0] - (starts[-1] + sequence_length) < stride
+        assert n_windows - 1 <= len(windows) <= n_windows + 1
+        assert all(b - a == min(sequence_length, ends[s]) for s, a, b in windows)
+
+
+def test_default_windows_overlap_so_every_step_is_seen_several_times_per_epoch():
+    """The estimators' default stride is a quarter of the trainable window: over one epoch every
+    step away from the series' ends lies in four windows, at four distances from their starts."""
+    model = ElmanRegressor(sequence_length=100, washout=20)
+    assert model._stride() == 20
+    windows = make_windows([2000], sequence_length=100, washout=20, rng=np.random.default_rng(0),
+                           stride=model._stride())
+    cover = np.zeros(2000, int)
+    for _, a, b in windows:
+        cover[a + 20:b] += 1
+    assert np.all(cover[200:1800] == 4)
+
+
+def test_series_split_holds_out_whole_series():
+    train, val = split_series(10, validation_fraction=0.3, rng=np.random.default_rng(0))
+    assert len(val) == 3 and sorted(train + val) == list(range(10))
+    with pytest.raises(ValueError, match="at least one left to train on"):
+        split_series(1, validation_fraction=0.5, rng=np.random.default_rng(0))
+
+
 @pytest.mark.parametrize(
     ("ends", "sequence_length", "washout"),
     [([100], 20, 0), ([100], 20, 5), ([57, 12, 80], 25, 3), ([30], None, 2), ([15], 40, 0)],
@@ -273,6 +368,20 @@ def test_optimizers_minimise_a_quadratic(make):
     for _ in range(500):
         params = optimizer.update(params, {"w": params["w"] - target}, 0.05)
     np.testing.assert_allclose(params["w"], target, atol=1e-3)
+
+
+@pytest.mark.parametrize("make", [
+    lambda p: AdamOptimizer(p, weight_decay=0.1, decayed=["W"]),
+    lambda p: SGDOptimizer(p, momentum=0.9, weight_decay=0.1, decayed=["W"]),
+])
+def test_decoupled_weight_decay_shrinks_only_the_decayed_weights(make):
+    params = {"W": np.array([2.0, -4.0]), "b": np.array([3.0])}
+    optimizer = make(params)
+    zero = {"W": np.zeros(2), "b": np.zeros(1)}
+    new = optimizer.update(params, zero, 0.5)
+    # With a zero gradient the step is the decay alone: w (1 - lr * weight_decay).
+    np.testing.assert_allclose(new["W"], params["W"] * (1 - 0.5 * 0.1))
+    np.testing.assert_array_equal(new["b"], params["b"])
 
 
 def test_adam_first_step_has_the_size_of_the_learning_rate():

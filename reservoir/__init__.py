@@ -10,23 +10,38 @@ LSTM and GRU networks with the same interface, for comparison.
 from . import datasets, diagnostics, lyapunov, metrics, model_selection
 from ._base import ForecastDivergenceWarning
 from .classifier import ESNClassifier
+from .deep import DeepESNClassifier, DeepESNRegressor
+from .ensemble import ReservoirEnsembleClassifier
 from .esn import ESNRegressor
+from .nvar import NVARRegressor
 from .parallel import ParallelESNRegressor
 from .persistence import load, save
-from .readout import RidgeReadout
+from .readout import FORCEReadout, LMSReadout, RidgeReadout, RLSReadout
 from .rnn import ElmanRegressor, GRURegressor, LSTMRegressor
+from .rnn import ElmanClassifier, GRUClassifier, IndRNNRegressor, LSTMClassifier
 from .runtime import Reservoir
 from .transformer import ReservoirTransformer
 
 __all__ = [
+    "DeepESNClassifier",
+    "DeepESNRegressor",
     "ESNClassifier",
     "ESNRegressor",
     "ForecastDivergenceWarning",
     "ElmanRegressor",
+    "ElmanClassifier",
+    "FORCEReadout",
     "GRURegressor",
+    "GRUClassifier",
+    "IndRNNRegressor",
+    "LMSReadout",
     "LSTMRegressor",
+    "LSTMClassifier",
+    "NVARRegressor",
     "ParallelESNRegressor",
+    "RLSReadout",
     "Reservoir",
+    "ReservoirEnsembleClassifier",
     "ReservoirTransformer",
     "RidgeReadout",
     "datasets",

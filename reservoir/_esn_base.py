@@ -16,7 +16,7 @@ from sklearn.base import BaseEstimator
 
 from ._backend import device_kwargs, get_namespace, resolve_dtype, to_namespace
 from ._base import SequenceEstimatorMixin
-from ._rows import take_rows, valid_rows
+from ._rows import take_rows
 from ._validation import check_interval
 from .activations import ACTIVATIONS
 from .initializers import (
@@ -29,6 +29,7 @@ from .initializers import (
 )
 from .readout import (
     GramAccumulator,
+    OnlineReadout,
     ReadoutFunction,
     RidgeReadout,
     check_readout_features,
@@ -70,7 +71,7 @@ RESERVOIR_PARAMS_DOC = """
 
 READOUT_PARAMS_DOC = """
     alpha : float, default=1e-6
-        Ridge penalty of the readout (on the sum of squared errors).
+        Ridge penalty of the default readout (on the sum of squared errors).
     washout : int, default=0
         Steps at the start of each series that are run through the
         reservoir from the zero state but neither train the readout nor
@@ -92,6 +93,20 @@ READOUT_PARAMS_DOC = """
         (Vlachas et al. 2020; Wikner et al. 2024).
 """
 
+ONLINE_READOUT_PARAMS_DOC = """
+    readout : RidgeReadout, RLSReadout, LMSReadout or FORCEReadout, optional
+        The readout to train, by composition (see :mod:`reservoir.readout`).
+        None gives the ridge readout with penalty ``alpha``, solved from
+        statistics streamed chunk by chunk; a ``RidgeReadout`` is solved the
+        same way with its own ``alpha``. An online readout (``RLSReadout``,
+        ``LMSReadout``) is updated step after step, in time order (the steps
+        of several series in lockstep); a ``FORCEReadout`` is trained inside
+        the closed loop, its own outputs fed back through the feedback
+        weights (it needs ``feedback_scaling``). The readout given is cloned,
+        never changed; its intercept follows ``readout_features``
+        ("constant"). The fitted copy is ``readout_``.
+"""
+
 COMMON_TAIL_DOC = """
     random_state : int, numpy.random.Generator or None, default=None
         Seeds every random draw of ``fit``. The weights are drawn on the
@@ -100,6 +115,48 @@ COMMON_TAIL_DOC = """
     dtype : {"float64", "float32"}, default="float64"
         Precision of the states and outputs, on every backend.
 """
+
+
+def draw_reservoir(params, n_features, rec_rng, in_rng, bias_rng, *, fb_rng=None, n_feedback=None,
+                   W_in=None):
+    """A :class:`Reservoir` drawn from the hyperparameters of ``params``.
+
+    ``params`` is any object with the reservoir parameters of the ESN
+    estimators as attributes (an estimator, or one layer's values). W comes
+    from ``rec_rng``, W_in from ``in_rng`` (unless ``W_in`` is given), the
+    bias from ``bias_rng`` and, when ``n_feedback`` is set, W_fb from
+    ``fb_rng``.
+    """
+    W = recurrent_weights(
+        params.n_units, spectral_radius=params.spectral_radius, density=params.density,
+        in_degree=params.in_degree, distribution=params.distribution, topology=params.topology,
+        random_state=rec_rng,
+    )
+    if W_in is None:
+        W_in = input_weights(params.n_units, n_features, input_scaling=params.input_scaling,
+                             density=params.input_density, random_state=in_rng)
+    bias = bias_vector(params.n_units, bias_scaling=params.bias_scaling, random_state=bias_rng)
+    W_fb = None
+    if n_feedback is not None:
+        W_fb = feedback_weights(params.n_units, n_feedback,
+                                feedback_scaling=params.feedback_scaling, random_state=fb_rng)
+    return Reservoir(W, W_in, bias, W_fb=W_fb, leak_rate=params.leak_rate,
+                     activation=params.activation, dtype=params.dtype)
+
+
+def training_steps(t0, c, lengths, washout, offsets=None):
+    """(n_series, c) host booleans: the steps of a chunk that train the readout.
+
+    Step t of series i trains when it lies before the series' end
+    (t < lengths[i]) and after the washout of the stream it belongs to:
+    ``offsets[i] + t >= washout``, ``offsets[i]`` being the steps of series
+    i already consumed by earlier calls of ``partial_fit`` (zeros for
+    ``fit``), so that the washout is counted once, from the zero state.
+    """
+    t = np.arange(t0, t0 + c)[None, :]
+    lengths = np.asarray(lengths)[:, None]
+    offsets = np.zeros_like(lengths) if offsets is None else np.asarray(offsets)[:, None]
+    return (t + offsets >= washout) & (t < lengths)
 
 
 class ReservoirEstimatorBase(SequenceEstimatorMixin, BaseEstimator):
@@ -144,22 +201,9 @@ class ReservoirEstimatorBase(SequenceEstimatorMixin, BaseEstimator):
         noise.
         """
         rec_rng, in_rng, bias_rng, fb_rng, self._noise_rng = rng.spawn(5)
-        W = recurrent_weights(
-            self.n_units, spectral_radius=self.spectral_radius, density=self.density,
-            in_degree=self.in_degree, distribution=self.distribution, topology=self.topology,
-            random_state=rec_rng,
-        )
-        W_in = input_weights(
-            self.n_units, n_features, input_scaling=self.input_scaling,
-            density=self.input_density, random_state=in_rng,
-        )
-        bias = bias_vector(self.n_units, bias_scaling=self.bias_scaling, random_state=bias_rng)
-        W_fb = None
-        if n_feedback is not None:
-            W_fb = feedback_weights(self.n_units, n_feedback, feedback_scaling=self.feedback_scaling,
-                                    random_state=fb_rng)
-        self.reservoir_ = Reservoir(W, W_in, bias, W_fb=W_fb, leak_rate=self.leak_rate,
-                                    activation=self.activation, dtype=self.dtype)
+        self.reservoir_ = draw_reservoir(self, n_features, rec_rng, in_rng, bias_rng,
+                                         fb_rng=fb_rng, n_feedback=n_feedback)
+        W_fb = self.reservoir_.W_fb
         self.W_, self.W_in_, self.bias_ = self.reservoir_.W, self.reservoir_.W_in, self.reservoir_.bias
         if W_fb is not None:
             self.W_fb_ = self.reservoir_.W_fb
@@ -170,9 +214,36 @@ class ReservoirEstimatorBase(SequenceEstimatorMixin, BaseEstimator):
     def _target_dtype(self, xp):
         return resolve_dtype(self.dtype, xp)
 
+    # The state machinery every ESN estimator runs through. A model of
+    # several reservoirs (the deep ESN) overrides these five and inherits
+    # everything else: training, prediction, classification, closed loop.
+
+    def _draw(self, n_features, rng, *, n_feedback=None):
+        """Draw the model's reservoir(s) from ``rng``."""
+        return self._draw_reservoir(n_features, rng, n_feedback=n_feedback)
+
+    def _state_size(self):
+        """Length of the model's state vector (what ``initial_state`` arrays hold)."""
+        return self.reservoir_.n_units
+
+    def _run_states(self, inputs, initial_state=None, *, previous_outputs=None, noise=None):
+        """Stream the states of a padded batch: (t0, states (n_series, c, state size))."""
+        return self.reservoir_.iter_states(inputs, initial_state, previous_outputs=previous_outputs,
+                                           noise=noise)
+
+    def _final_states(self, inputs, lengths, initial_state=None, *, previous_outputs=None):
+        """State after step ``lengths[i] - 1`` of each series, (n_series, state size)."""
+        return self.reservoir_.final_states(inputs, lengths, initial_state,
+                                            previous_outputs=previous_outputs)
+
+    def _generate(self, n_steps, readout, initial_state, previous_output, *, inputs=None):
+        """The closed loop of :meth:`reservoir.Reservoir.generate` on the model's state."""
+        return self.reservoir_.generate(n_steps, readout=readout, initial_state=initial_state,
+                                        previous_output=previous_output, inputs=inputs)
+
     def _continue_state(self, initial_state, batch):
         xp = batch.xp
-        return self._start_state(initial_state, batch, size=self.reservoir_.n_units, xp=xp,
+        return self._start_state(initial_state, batch, size=self._state_size(), xp=xp,
                                  dtype=self._target_dtype(xp))
 
 
@@ -209,24 +280,52 @@ class ReadoutEstimatorBase(ReservoirEstimatorBase):
         return data + to_namespace(host * float(self.input_noise), xp, dtype=dtype,
                                    **device_kwargs(data, xp))
 
+    def _n_features_out(self, features):
+        """Width of the readout's feature vector for this model's state."""
+        return n_readout_features(features, self.n_features_in_, self._state_size())
+
     def _accumulator(self, features, n_outputs, like):
         xp = get_namespace(like)
         return GramAccumulator(
-            n_readout_features(features, self.n_features_in_, self.reservoir_.n_units), n_outputs,
+            self._n_features_out(features), n_outputs,
             xp, fit_intercept="constant" in features, **device_kwargs(like, xp))
 
-    def _accumulate_steps(self, accumulator, inputs, lengths, S, Y, t0, features):
+    def _accumulate_steps(self, accumulator, inputs, lengths, S, Y, t0, features, offsets=None):
         """Add one chunk's training steps (after the washout, before each end) to the readout."""
         xp = get_namespace(S)
         c = S.shape[1]
-        index = valid_rows(t0, c, lengths, self.washout)
-        if index is not None:
+        index = np.flatnonzero(training_steps(t0, c, lengths, self.washout, offsets))
+        if index.size:
             F = readout_features(inputs[:, t0:t0 + c, :], S, features)
             accumulator.update(take_rows(F, index, xp), take_rows(Y[:, t0:t0 + c, :], index, xp))
 
-    def _finish_fit(self, accumulator, features, *, n_outputs, y_one_d, dtype):
-        self.readout_ = RidgeReadout(alpha=self.alpha, fit_intercept="constant" in features)
-        self.readout_.fit_statistics(accumulator, dtype=dtype, y_one_d=y_one_d)
+    def _new_readout(self, features):
+        """A fresh copy of the readout to train: the ridge default, or a clone of ``readout``."""
+        from sklearn.base import clone
+
+        readout = getattr(self, "readout", None)
+        fit_intercept = "constant" in features
+        if readout is None:
+            return RidgeReadout(alpha=self.alpha, fit_intercept=fit_intercept)
+        if not isinstance(readout, (RidgeReadout, OnlineReadout)):
+            raise TypeError(
+                "readout must be None, a RidgeReadout or an online readout (RLSReadout, "
+                f"LMSReadout, FORCEReadout) of reservoir.readout, got {readout!r}")
+        readout = clone(readout).set_params(fit_intercept=fit_intercept)
+        if isinstance(readout, RidgeReadout):
+            check_interval("alpha", readout.alpha, low=0)
+        else:
+            readout._validate_params()
+        return readout
+
+    def _finish_fit(self, accumulator, features, *, n_outputs, y_one_d, dtype, readout=None):
+        if readout is None:
+            readout = RidgeReadout(alpha=self.alpha, fit_intercept="constant" in features)
+        if isinstance(readout, OnlineReadout):
+            readout._publish(dtype)
+        else:
+            readout.fit_statistics(accumulator, dtype=dtype, y_one_d=y_one_d)
+        self.readout_ = readout
         self._readout_features_ = features
         self._readout_functions = {}
         self.n_outputs_ = n_outputs

@@ -15,12 +15,42 @@ from ._esn_base import (
     READOUT_PARAMS_DOC,
     RESERVOIR_PARAMS_DOC,
     ReadoutEstimatorBase,
+    training_steps,
 )
-from ._rows import StepCollector, step_mask
+from ._rows import StepCollector, step_mask, take_rows
 from ._validation import check_generator, is_multi_series, validate_series
 from .readout import readout_features
 
 __all__ = ["ESNClassifier"]
+
+
+def _reverse_in_time(data, lengths):
+    """Each series of a right-padded batch (n_series, n_timesteps, F) reversed in time.
+
+    Row t of series i becomes row lengths[i] - 1 - t; padding stays after
+    each series' end. Applying it twice gives the batch back, so it also
+    re-aligns the states of a reversed run with the original steps.
+    """
+    xp = get_namespace(data)
+    B, T = int(data.shape[0]), int(data.shape[1])
+    t = np.arange(T)[None, :]
+    n = np.asarray(lengths)[:, None]
+    source = np.where(t < n, n - 1 - t, t)
+    flat = (np.arange(B)[:, None] * T + source).ravel()
+    return xp.reshape(take_rows(data, flat, xp), tuple(data.shape))
+
+
+def _state_features(states, features):
+    """The state parts of the readout features (x(t), x(t)^2), without input or constant."""
+    xp = get_namespace(states)
+    parts = []
+    if "state" in features:
+        parts.append(states)
+    if "squared_state" in features:
+        parts.append(states * states)
+    if not parts:
+        return states[..., :0]
+    return parts[0] if len(parts) == 1 else xp.concat(parts, axis=-1)
 
 
 class ESNClassifier(ClassifierMixin, ReadoutEstimatorBase):
@@ -35,6 +65,16 @@ class ESNClassifier(ClassifierMixin, ReadoutEstimatorBase):
       features of each series after the washout are pooled (``pooling``)
       into one feature vector.
 
+    With ``bidirectional=True`` the reservoir also runs over each series
+    reversed in time, from the zero state at the series' end, and the
+    readout sees the states of both runs, concatenated: at step t, x(t) of
+    the forward run and the state of the reversed run after it has read the
+    series from its end back to step t. The readout then knows the whole
+    series at every step, which helps sequence classification; it is
+    non-causal (a step's output depends on later inputs), so it suits
+    labelling recorded series, not streaming ones. For several reservoirs
+    whose votes are averaged, see :class:`reservoir.ReservoirEnsembleClassifier`.
+
     The readout is a ridge regression onto +-1 class indicators (one column
     per class; one column for two classes), as in scikit-learn's
     ``RidgeClassifier``. ``predict_proba`` is the softmax of the decision
@@ -45,7 +85,14 @@ class ESNClassifier(ClassifierMixin, ReadoutEstimatorBase):
     ----------{RESERVOIR_PARAMS_DOC}{READOUT_PARAMS_DOC}
     pooling : {{"mean", "last"}}, default="mean"
         For per-series labels: the mean of the readout features over the
-        steps after the washout, or the features of the last step.
+        steps after the washout, or the features of the last step. With
+        ``bidirectional``, the reversed run's states are pooled the same
+        way over its own steps (its washout counted from the series' end;
+        "last": its state after reading the series back to the first step).
+    bidirectional : bool, default=False
+        Concatenate the states of a run over the time-reversed series (see
+        above; non-causal). Per-step labels then keep the reversed run's
+        states of a whole batch in memory, (n_series, n_timesteps, n_units).
 {COMMON_TAIL_DOC}
     Attributes
     ----------
@@ -72,7 +119,8 @@ class ESNClassifier(ClassifierMixin, ReadoutEstimatorBase):
                  bias_scaling=0.5, density=None, in_degree=None, input_density=1.0,
                  topology="random", distribution="normal", activation="tanh", alpha=1e-6,
                  washout=0, readout_features=("constant", "input", "state"), noise_level=0.0,
-                 input_noise=0.0, pooling="mean", random_state=None, dtype="float64"):
+                 input_noise=0.0, pooling="mean", bidirectional=False, random_state=None,
+                 dtype="float64"):
         self.n_units = n_units
         self.spectral_radius = spectral_radius
         self.leak_rate = leak_rate
@@ -90,6 +138,7 @@ class ESNClassifier(ClassifierMixin, ReadoutEstimatorBase):
         self.noise_level = noise_level
         self.input_noise = input_noise
         self.pooling = pooling
+        self.bidirectional = bidirectional
         self.random_state = random_state
         self.dtype = dtype
 
@@ -172,6 +221,8 @@ class ESNClassifier(ClassifierMixin, ReadoutEstimatorBase):
         features = self._validate_readout_params()
         if self.pooling not in ("mean", "last"):
             raise ValueError(f"pooling must be 'mean' or 'last', got {self.pooling!r}")
+        if not isinstance(self.bidirectional, (bool, np.bool_)):
+            raise TypeError(f"bidirectional must be a bool, got {self.bidirectional!r}")
         if y is None:
             raise ValueError("ESNClassifier requires y to be passed, but the target y is None")
         per_series = self._labels_per_series(X, y)
@@ -189,7 +240,7 @@ class ESNClassifier(ClassifierMixin, ReadoutEstimatorBase):
                                       min_length=self.washout + 1, y_per_series=per_series)
         xp = batch.xp
         dtype = self._target_dtype(xp)
-        res = self._draw_reservoir(self.n_features_in_, check_generator(self.random_state))
+        self._draw(self.n_features_in_, check_generator(self.random_state))
         inputs = self._training_inputs(batch.data, dtype)
         accumulator = self._accumulator(features, int(Y.shape[-1]), batch.data)
         noise = self._noise(xp, dtype, batch.data)
@@ -199,8 +250,12 @@ class ESNClassifier(ClassifierMixin, ReadoutEstimatorBase):
                                            final=final)
             accumulator.update(pooled, Y)
         else:
-            for t0, S in res.iter_states(inputs, None, noise=noise):
-                self._accumulate_steps(accumulator, inputs, batch.lengths, S, Y, t0, features)
+            for t0, S, F in self._step_features(inputs, batch.lengths, None, features,
+                                                noise=noise):
+                index = np.flatnonzero(training_steps(t0, S.shape[1], batch.lengths, self.washout))
+                if index.size:
+                    accumulator.update(take_rows(F, index, xp),
+                                       take_rows(Y[:, t0:t0 + S.shape[1], :], index, xp))
                 final.update(S, t0, xp)
         self._finish_fit(accumulator, features, n_outputs=int(Y.shape[-1]), y_one_d=False,
                          dtype=dtype)
@@ -211,16 +266,61 @@ class ESNClassifier(ClassifierMixin, ReadoutEstimatorBase):
                              else self._final_state)
         return self
 
+    def _n_features_out(self, features):
+        n = super()._n_features_out(features)
+        if self.bidirectional:
+            n += self._state_size() * (("state" in features) + ("squared_state" in features))
+        return n
+
+    def _step_features(self, inputs, lengths, x0, features, *, noise=None):
+        """Stream (t0, states, readout features) of every step of a padded batch.
+
+        With ``bidirectional``, the features of step t end with the reversed
+        run's state features at step t, computed for the whole batch first.
+        """
+        xp = get_namespace(inputs)
+        backward = None
+        if self.bidirectional:
+            backward = self._reversed_run(inputs, lengths, noise=noise)
+        for t0, S in self._run_states(inputs, x0, noise=noise):
+            c = S.shape[1]
+            F = readout_features(inputs[:, t0:t0 + c, :], S, features)
+            if backward is not None:
+                F = xp.concat([F, _state_features(backward[:, t0:t0 + c, :], features)], axis=-1)
+            yield t0, S, F
+
+    def _reversed_run(self, inputs, lengths, *, noise=None):
+        """States of the run over each series reversed in time, re-aligned with the series."""
+        xp = get_namespace(inputs)
+        reversed_inputs = _reverse_in_time(inputs, lengths)
+        chunks = [S for _, S in self._run_states(reversed_inputs, None, noise=noise)]
+        states = chunks[0] if len(chunks) == 1 else xp.concat(chunks, axis=1)
+        return _reverse_in_time(states, lengths)
+
     def _pooled_features(self, inputs, lengths, x0, features, *, noise=None, final=None):
         """(n_series, F) pooled readout features of each series after the washout."""
+        pooled = self._pooled_run(inputs, lengths, x0, features, noise=noise, final=final)
+        if not self.bidirectional:
+            return pooled
+        xp = get_namespace(inputs)
+        backward = self._pooled_run(_reverse_in_time(inputs, lengths), lengths, None, features,
+                                    noise=noise, states_only=True)
+        return xp.concat([pooled, backward], axis=-1)
+
+    def _pooled_run(self, inputs, lengths, x0, features, *, noise=None, final=None,
+                    states_only=False):
+        """Pooled features of one run; ``states_only`` leaves the inputs out."""
         xp = get_namespace(inputs)
         dtype = self._target_dtype(xp)
         sums = None
         last = StepCollector(np.asarray(lengths) - 1)
-        for t0, S in self.reservoir_.iter_states(inputs, x0, noise=noise):
+        for t0, S in self._run_states(inputs, x0, noise=noise):
             if final is not None:
                 final.update(S, t0, xp)
-            F = readout_features(inputs[:, t0:t0 + S.shape[1], :], S, features)
+            if states_only:
+                F = _state_features(S, features)
+            else:
+                F = readout_features(inputs[:, t0:t0 + S.shape[1], :], S, features)
             if self.pooling == "last":
                 last.update(F, t0, xp)
                 continue
@@ -256,8 +356,9 @@ class ESNClassifier(ClassifierMixin, ReadoutEstimatorBase):
             pooled = self._pooled_features(batch.data, batch.lengths, x0, self._readout_features_)
             scores = pooled @ readout.coef_t + readout.intercept
             return scores[:, 0] if scores.shape[1] == 1 else scores
-        chunks = [readout(S, batch.data[:, t0:t0 + S.shape[1], :])
-                  for t0, S in self.reservoir_.iter_states(batch.data, x0)]
+        chunks = [F @ readout.coef_t + readout.intercept
+                  for _, _, F in self._step_features(batch.data, batch.lengths, x0,
+                                                     self._readout_features_)]
         scores = chunks[0] if len(chunks) == 1 else xp.concat(chunks, axis=1)
         return batch.restore(scores, squeeze_output=len(self.classes_) == 2)
 

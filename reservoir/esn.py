@@ -6,18 +6,63 @@ import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._backend import device_kwargs, get_namespace
+from ._backend import device_kwargs, get_namespace, to_namespace, to_numpy
 from ._base import SequenceRegressorMixin
 from ._esn_base import (
     COMMON_TAIL_DOC,
+    ONLINE_READOUT_PARAMS_DOC,
     READOUT_PARAMS_DOC,
     RESERVOIR_PARAMS_DOC,
     ReadoutEstimatorBase,
+    training_steps,
 )
-from ._rows import StepCollector, rows_at
+from ._rows import StepCollector, rows_at, take_rows
 from ._validation import check_generator, check_interval, validate_series
+from .readout import OnlineReadout, RidgeReadout, readout_features
 
 __all__ = ["ESNRegressor"]
+
+
+def _on(a, like, dtype):
+    """``a`` on the namespace and device of ``like``, in ``dtype``."""
+    xp = get_namespace(like)
+    if get_namespace(a) is not xp:
+        a = to_namespace(np.asarray(to_numpy(a)), xp, **device_kwargs(like, xp))
+    return xp.astype(a, dtype)
+
+
+class _ClosedLoopTrainer:
+    """The readout of a FORCE training loop: output, then the RLS update towards the target.
+
+    Called once per step by :meth:`reservoir.Reservoir.generate`, in order;
+    step t's targets are ``Y[:, t]`` and ``mask[:, t]`` says which series
+    train at that step. Collects each series' state at its last step.
+    """
+
+    def __init__(self, readout, features, Y, mask, last_steps, dtype):
+        self.readout = readout
+        self.features = features
+        self.Y = Y
+        self.mask = mask
+        self.dtype = dtype
+        self.final = StepCollector(last_steps)
+        self.last_output = StepCollector(last_steps)
+        self.t = 0
+
+    def __call__(self, states, inputs):
+        xp = get_namespace(states)
+        t = self.t
+        F = readout_features(inputs, states, self.features)
+        out = self.readout._outputs(F)
+        rows = np.flatnonzero(self.mask[:, t])
+        if rows.size:
+            index = to_namespace(rows, xp, **device_kwargs(F, xp))
+            self.readout._learn(xp.take(F, index, axis=0), xp.take(self.Y[:, t, :], index, axis=0))
+        out = xp.astype(out, self.dtype)
+        self.final.update(xp.expand_dims(states, axis=1), t, xp)
+        self.last_output.update(xp.expand_dims(out, axis=1), t, xp)
+        self.t += 1
+        return out
 
 
 def _shift_right(Y, first):
@@ -55,8 +100,7 @@ class ESNRegressor(SequenceRegressorMixin, RegressorMixin, ReadoutEstimatorBase)
         in ``predict`` and ``step`` it is the model's own previous output
         (y(-1) = 0, or the last fitted target with ``"continue"``); in
         ``forecast`` the context is teacher forced, then the model's outputs
-        are fed back.
-{COMMON_TAIL_DOC}
+        are fed back.{ONLINE_READOUT_PARAMS_DOC}{COMMON_TAIL_DOC}
     Attributes
     ----------
     reservoir_ : Reservoir
@@ -64,8 +108,8 @@ class ESNRegressor(SequenceRegressorMixin, RegressorMixin, ReadoutEstimatorBase)
         activation.
     W_, W_in_, bias_ : reservoir weights (host NumPy/SciPy arrays)
     W_fb_ : ndarray of shape (n_units, ``n_outputs_``), only with feedback
-    readout_ : RidgeReadout
-        The fitted readout (``coef_``, ``intercept_``).
+    readout_ : RidgeReadout or online readout
+        The fitted copy of ``readout`` (``coef_``, ``intercept_``).
     final_state_ : array of shape (n_units,), or (n_series, n_units) for
         several series: the state after the last fitted step.
     n_features_in_ : int
@@ -88,7 +132,8 @@ class ESNRegressor(SequenceRegressorMixin, RegressorMixin, ReadoutEstimatorBase)
                  bias_scaling=0.5, density=None, in_degree=None, input_density=1.0,
                  topology="random", distribution="normal", activation="tanh", alpha=1e-6,
                  washout=0, readout_features=("constant", "input", "state"), noise_level=0.0,
-                 input_noise=0.0, feedback_scaling=None, random_state=None, dtype="float64"):
+                 input_noise=0.0, feedback_scaling=None, readout=None, random_state=None,
+                 dtype="float64"):
         self.n_units = n_units
         self.spectral_radius = spectral_radius
         self.leak_rate = leak_rate
@@ -106,6 +151,7 @@ class ESNRegressor(SequenceRegressorMixin, RegressorMixin, ReadoutEstimatorBase)
         self.noise_level = noise_level
         self.input_noise = input_noise
         self.feedback_scaling = feedback_scaling
+        self.readout = readout
         self.random_state = random_state
         self.dtype = dtype
 
@@ -124,40 +170,179 @@ class ESNRegressor(SequenceRegressorMixin, RegressorMixin, ReadoutEstimatorBase)
         -------
         self
         """
+        self._end_stream()
+        return self._learn(X, y, min_length=self.washout + 1)
+
+    def partial_fit(self, X, y):
+        """Train on the next chunk of a stream, continuing where the last call ended.
+
+        The first call starts the stream: it draws the reservoir and runs from the zero state, and the
+        first ``washout`` steps of the stream train nothing, even when they
+        span several calls. Every later call continues each series from the
+        state at the end of the previous call (with output feedback, the
+        previous call's last target is the first output fed back), so that
+        a stream cut into chunks trains the same readout as the whole series
+        in one call: exactly for the ridge readout, whose statistics are
+        accumulated and solved again after every call, and step for step for
+        the online readouts. ``predict(..., initial_state="continue")``
+        between calls follows the stream. A call after ``fit`` continues the
+        stream that ``fit`` started.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_timesteps, n_features), a list of such, or
+            an array of shape (n_series, n_timesteps, n_features)
+            The next steps of each series; the number of series stays that
+            of the first call.
+        y : targets aligned with X
+
+        Returns
+        -------
+        self
+        """
+        return self._learn(X, y, min_length=1)
+
+    # ------------------------------------------------------------------ training
+
+    def _feedback(self):
+        return getattr(self, "feedback_scaling", None)
+
+    def _end_stream(self):
+        for attr in ("_stream", "readout_"):
+            if hasattr(self, attr):
+                delattr(self, attr)
+
+    def _learn(self, X, y, *, min_length):
+        """One chunk of the training stream: the body of ``fit`` and ``partial_fit``."""
         features = self._validate_readout_params()
-        if self.feedback_scaling is not None:
-            check_interval("feedback_scaling", self.feedback_scaling, low=0)
-        batch, Y, y_one_d = validate_series(self, X, y, reset=True, dtype=self.dtype,
-                                            min_length=self.washout + 1)
+        feedback = self._feedback()
+        if feedback is not None:
+            check_interval("feedback_scaling", feedback, low=0)
+        first = not hasattr(self, "_stream")
+        batch, Y, y_one_d = validate_series(self, X, y, reset=first, dtype=self.dtype,
+                                            min_length=min_length)
         xp = batch.xp
         dtype = self._target_dtype(xp)
         n_outputs = int(Y.shape[2])
-        res = self._draw_reservoir(self.n_features_in_, check_generator(self.random_state),
-                                   n_feedback=None if self.feedback_scaling is None else n_outputs)
-        teacher = None
-        if self.feedback_scaling is not None:
-            zeros = xp.zeros((batch.n_series, n_outputs), dtype=dtype, **device_kwargs(Y, xp))
-            teacher = _shift_right(Y, zeros)
-        inputs = self._training_inputs(batch.data, dtype)
-        accumulator = self._accumulator(features, n_outputs, batch.data)
-        final = StepCollector(np.asarray(batch.lengths) - 1)
-        for t0, S in res.iter_states(inputs, None, previous_outputs=teacher,
-                                     noise=self._noise(xp, dtype, batch.data)):
-            self._accumulate_steps(accumulator, inputs, batch.lengths, S, Y, t0, features)
-            final.update(S, t0, xp)
-        self._finish_fit(accumulator, features, n_outputs=n_outputs, y_one_d=y_one_d, dtype=dtype)
-        self._y_one_d = y_one_d
-        self._record_fit_end(batch, Y, final.result(xp))
+        if first:
+            self._draw(self.n_features_in_, check_generator(self.random_state),
+                       n_feedback=None if feedback is None else n_outputs)
+            readout = self._new_readout(features)
+            self._stream = dict(
+                n_series=batch.n_series, n_outputs=n_outputs, y_one_d=y_one_d, readout=readout,
+                steps=np.zeros(batch.n_series, dtype=np.int64),
+                accumulator=(self._accumulator(features, n_outputs, batch.data)
+                             if isinstance(readout, RidgeReadout) else None))
+            if isinstance(readout, OnlineReadout):
+                readout._begin(self._n_features_out(features), n_outputs, batch.data,
+                               y_one_d=y_one_d)
+            x0 = None
+            y_prev = xp.zeros((batch.n_series, n_outputs), dtype=dtype, **device_kwargs(Y, xp))
+        else:
+            stream = self._stream
+            if batch.n_series != stream["n_series"] or n_outputs != stream["n_outputs"]:
+                raise ValueError(
+                    f"partial_fit continues a stream of {stream['n_series']} series with "
+                    f"{stream['n_outputs']} outputs; got {batch.n_series} series with {n_outputs} "
+                    "outputs. Call fit to start a new stream."
+                )
+            if y_one_d != stream["y_one_d"]:
+                raise ValueError("y is 1-D in this call but was 2-D in the first call of the "
+                                 "stream, or the reverse; give the targets one shape throughout")
+            x0 = self._continue_state(self._final_state, batch)
+            y_prev = _on(self._fed_back_next(), Y, dtype)
+        stream = self._stream
+        readout = stream["readout"]
+        if hasattr(self, "_final_output"):
+            del self._final_output
+        if isinstance(readout, OnlineReadout) and readout.closed_loop_training:
+            final = self._learn_closed_loop(batch, Y, x0, y_prev, features, readout, dtype)
+        else:
+            teacher = None if feedback is None else _shift_right(Y, y_prev)
+            inputs = self._training_inputs(batch.data, dtype)
+            final = StepCollector(np.asarray(batch.lengths) - 1)
+            for t0, S in self._run_states(inputs, x0, previous_outputs=teacher,
+                                          noise=self._noise(xp, dtype, batch.data)):
+                if stream["accumulator"] is not None:
+                    self._accumulate_steps(stream["accumulator"], inputs, batch.lengths, S, Y, t0,
+                                           features, stream["steps"])
+                else:
+                    self._online_steps(readout, inputs, batch.lengths, S, Y, t0, features,
+                                       stream["steps"])
+                final.update(S, t0, xp)
+            final = final.result(xp)
+        stream["steps"] = stream["steps"] + np.asarray(batch.lengths)
+        if stream["accumulator"] is not None and stream["accumulator"].n_samples == 0:
+            # Every step so far lies in the washout: nothing to solve yet.
+            self._record_fit_end(batch, Y, final)
+            return self
+        self._finish_fit(stream["accumulator"], features, n_outputs=n_outputs,
+                         y_one_d=stream["y_one_d"], dtype=dtype, readout=readout)
+        self._y_one_d = stream["y_one_d"]
+        self._record_fit_end(batch, Y, final)
         return self
+
+    def _online_steps(self, readout, inputs, lengths, S, Y, t0, features, offsets):
+        """Update an online readout on one chunk's training steps, in time order.
+
+        The steps of the series of a batch are taken in lockstep: step t of
+        every series, then step t + 1.
+        """
+        xp = get_namespace(S)
+        c = S.shape[1]
+        mask = training_steps(t0, c, lengths, self.washout, offsets)
+        index = np.flatnonzero(mask.T)         # time-major: row t * n_series + i
+        if index.size == 0:
+            return
+        F = readout_features(inputs[:, t0:t0 + c, :], S, features)
+        readout._learn(take_rows(xp.permute_dims(F, (1, 0, 2)), index, xp),
+                       take_rows(xp.permute_dims(Y[:, t0:t0 + c, :], (1, 0, 2)), index, xp))
+
+    def _learn_closed_loop(self, batch, Y, x0, y_prev, features, readout, dtype):
+        """FORCE: the RLS update inside the closed loop, the readout's own output fed back.
+
+        :meth:`reservoir.Reservoir.generate` runs the loop with the
+        exogenous inputs; its readout is a callable that computes the
+        output with the current weights, updates them towards the target
+        of that step (after the washout, before each series' end) and
+        returns the output it computed, which the loop feeds back.
+        """
+        if self._feedback() is None:
+            raise ValueError(
+                "a FORCEReadout learns with its own output fed back to the reservoir, so it needs "
+                "feedback weights: set feedback_scaling (e.g. 1.0)"
+            )
+        if self.noise_level:
+            raise ValueError(
+                f"noise_level={self.noise_level} perturbs teacher-forced training runs; FORCE "
+                "trains in closed loop, where the fed-back output already perturbs the "
+                "reservoir: set noise_level=0 (input_noise still applies)"
+            )
+        xp = batch.xp
+        inputs = self._training_inputs(batch.data, dtype)
+        mask = training_steps(0, int(batch.data.shape[1]), batch.lengths, self.washout,
+                              self._stream["steps"])
+        trainer = _ClosedLoopTrainer(readout, features, Y, mask, np.asarray(batch.lengths) - 1,
+                                     dtype)
+        start = self._continue_state(x0, batch)
+        self._generate(int(batch.data.shape[1]), trainer, start, y_prev, inputs=inputs)
+        # What the loop feeds back next is the model's own last output, not
+        # the last target: a continuation must pick it up, or it starts with
+        # a jolt the trained loop never saw.
+        self._final_output = trainer.last_output.result(xp)
+        return trainer.final.result(xp)
+
+    def _fed_back_next(self):
+        """The output fed back at the step after the fitted data: the last target
+        (teacher forcing), or the model's own last output after FORCE training."""
+        return getattr(self, "_final_output", self._final_target)
 
     def _previous_output(self, initial_state, n_series, like):
         """y(-1) for a run with output feedback: zeros, or the last fitted target to continue."""
         xp = get_namespace(like)
         if isinstance(initial_state, str):
-            target = self._final_target
+            target = self._fed_back_next()
             if get_namespace(target) is not xp:
-                from ._backend import to_namespace, to_numpy
-
                 target = to_namespace(to_numpy(target), xp, dtype=self._target_dtype(xp),
                                       **device_kwargs(like, xp))
             return xp.broadcast_to(target, (n_series, self.n_outputs_))
@@ -189,18 +374,17 @@ class ESNRegressor(SequenceRegressorMixin, RegressorMixin, ReadoutEstimatorBase)
         check_is_fitted(self)
         batch, _, _ = validate_series(self, X, None, reset=False, dtype=self.dtype, require_y=False)
         xp = batch.xp
-        res = self.reservoir_
         x0 = self._continue_state(initial_state, batch)
         readout = self.readout_function(batch.data)
-        if res.W_fb is not None:
-            Y, _ = res.generate(
-                batch.data.shape[1], readout=readout, initial_state=x0,
-                previous_output=self._previous_output(initial_state, batch.n_series, batch.data),
+        if self._feedback() is not None:
+            Y, _ = self._generate(
+                batch.data.shape[1], readout, x0,
+                self._previous_output(initial_state, batch.n_series, batch.data),
                 inputs=batch.data,
             )
         else:
             chunks = [readout(S, batch.data[:, t0:t0 + S.shape[1], :])
-                      for t0, S in res.iter_states(batch.data, x0)]
+                      for t0, S in self._run_states(batch.data, x0)]
             Y = chunks[0] if len(chunks) == 1 else xp.concat(chunks, axis=1)
         return batch.restore(Y, squeeze_output=self._y_one_d)
 
@@ -233,24 +417,25 @@ class ESNRegressor(SequenceRegressorMixin, RegressorMixin, ReadoutEstimatorBase)
         if u.ndim not in (1, 2) or u.shape[-1] != self.n_features_in_:
             raise ValueError(f"u must have shape ({self.n_features_in_},) or (n_series, "
                              f"{self.n_features_in_}), got {tuple(u.shape)}")
-        res = self.reservoir_
         y_prev = None
-        if res.W_fb is not None:
+        if self._feedback() is not None:
             y_prev = (previous_output if previous_output is not None
                       else xp.zeros(tuple(u.shape[:-1]) + (self.n_outputs_,),
                                     dtype=self._target_dtype(xp), **device_kwargs(u, xp)))
         elif previous_output is not None:
             raise ValueError("previous_output applies to a model with output feedback "
                              "(feedback_scaling), and this one has none")
-        x = res.step(u, state, previous_output=y_prev)
+        x = self._step_state(u, state, y_prev)
         y = self.readout_function(x)(x, xp.astype(u, x.dtype))
         return (y[..., 0] if self._y_one_d else y), x
 
+    def _step_state(self, u, state, previous_output):
+        """x(t) from u(t), x(t-1) and y(t-1): one step of the model's state."""
+        return self.reservoir_.step(u, state, previous_output=previous_output)
+
     def _forecast_continued(self, n_steps):
-        res = self.reservoir_
         x = self._final_state
-        out, _ = res.generate(n_steps, readout=self.readout_function(x), initial_state=x,
-                              previous_output=self._final_target)
+        out, _ = self._generate(n_steps, self.readout_function(x), x, self._final_target)
         return out
 
     def _forecast_after(self, batch, n_steps, initial_state):
@@ -262,14 +447,12 @@ class ESNRegressor(SequenceRegressorMixin, RegressorMixin, ReadoutEstimatorBase)
         one-step-ahead model, which is the context's row t itself.
         """
         xp = batch.xp
-        res = self.reservoir_
         x0 = self._continue_state(initial_state, batch)
         last = np.asarray(batch.lengths) - 1
-        x = res.final_states(batch.data, last, x0,
-                             previous_outputs=batch.data if res.W_fb is not None else None)
+        x = self._final_states(batch.data, last, x0,
+                               previous_outputs=batch.data if self._feedback() is not None else None)
         y_prev = rows_at(batch.data, last, xp)
-        out, _ = res.generate(n_steps, readout=self.readout_function(x), initial_state=x,
-                              previous_output=y_prev)
+        out, _ = self._generate(n_steps, self.readout_function(x), x, y_prev)
         return out
 
     def __sklearn_tags__(self):

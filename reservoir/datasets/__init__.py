@@ -20,8 +20,12 @@ Metadata
     :func:`lyapunov_time`.
 Forecasting tasks
     :func:`to_forecasting`, :func:`split_series`, :func:`forecast_windows`.
+Real sequence-classification data
+    :func:`japanese_vowels` (the UEA/UCR archive's JapaneseVowels), the
+    archive's ``.ts`` reader :func:`read_ts`, and :func:`get_data_home`.
 """
 
+from ._archive import JAPANESE_VOWELS_URL, get_data_home, japanese_vowels, read_ts
 from ._delay import mackey_glass
 from ._flows import VectorField, double_scroll, lorenz63, lorenz96, rossler, vector_field
 from ._ks import kuramoto_sivashinsky
@@ -32,13 +36,16 @@ from ._reference import LYAPUNOV_EXPONENTS, LyapunovExponent, lyapunov_time
 from ._utils import forecast_windows, split_series, to_forecasting
 
 __all__ = [
+    "JAPANESE_VOWELS_URL",
     "LYAPUNOV_EXPONENTS",
     "MSO_FREQUENCIES",
     "LyapunovExponent",
     "VectorField",
     "double_scroll",
     "forecast_windows",
+    "get_data_home",
     "henon_map",
+    "japanese_vowels",
     "kuramoto_sivashinsky",
     "logistic_map",
     "lorenz63",
@@ -47,6 +54,7 @@ __all__ = [
     "mackey_glass",
     "multiple_superimposed_oscillators",
     "narma",
+    "read_ts",
     "rossler",
     "split_series",
     "to_forecasting",

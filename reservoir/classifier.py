@@ -37,7 +37,9 @@ def _reverse_in_time(data, lengths):
     n = np.asarray(lengths)[:, None]
     source = np.where(t < n, n - 1 - t, t)
     flat = (np.arange(B)[:, None] * T + source).ravel()
-    return xp.reshape(take_rows(data, flat, xp), tuple(data.shape))
+    index = to_namespace(flat, xp, **device_kwargs(data, xp))
+    rows = xp.take(xp.reshape(data, (B * T, -1)), index, axis=0)
+    return xp.reshape(rows, tuple(data.shape))
 
 
 def _state_features(states, features):

@@ -20,10 +20,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import numpy as np
-from sklearn.base import RegressorMixin
 
 from ._backend import get_namespace
-from ._base import SequenceRegressorMixin
 from ._esn_base import (
     COMMON_TAIL_DOC,
     ONLINE_READOUT_PARAMS_DOC,

@@ -4,14 +4,21 @@ import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from reservoir import (
+    DeepESNClassifier,
+    DeepESNRegressor,
     ElmanRegressor,
     ESNClassifier,
     ESNRegressor,
+    FORCEReadout,
     GRURegressor,
+    LMSReadout,
     LSTMRegressor,
+    NVARRegressor,
     ParallelESNRegressor,
+    ReservoirEnsembleClassifier,
     ReservoirTransformer,
     RidgeReadout,
+    RLSReadout,
 )
 from reservoir.rnn import ElmanClassifier, GRUClassifier, IndRNNRegressor, LSTMClassifier
 
@@ -45,7 +52,18 @@ ESTIMATORS = [
     LSTMClassifier(**RNN_PARAMS),
     GRUClassifier(**RNN_PARAMS),
     ParallelESNRegressor(n_units=20, n_groups=1, random_state=0),
+    ESNRegressor(n_units=20, readout=RLSReadout(), random_state=0),
+    ESNRegressor(n_units=20, readout=LMSReadout(), random_state=0),
+    ESNRegressor(n_units=20, readout=FORCEReadout(), feedback_scaling=0.5, random_state=0),
+    NVARRegressor(),
+    DeepESNRegressor(n_layers=2, n_units=10, random_state=0),
+    DeepESNClassifier(n_layers=2, n_units=10, random_state=0),
+    ESNClassifier(n_units=20, bidirectional=True, random_state=0),
+    ReservoirEnsembleClassifier(ESNClassifier(n_units=10), n_estimators=3, random_state=0),
 ]
+
+# Online readouts are regressors on rows: every check applies to them.
+ONLINE_READOUTS = [RLSReadout(alpha=1e-3), LMSReadout(), FORCEReadout(alpha=1e-3)]
 
 
 def _expected_failed_checks(estimator):
@@ -57,4 +75,9 @@ def _expected_failed_checks(estimator):
     [*ESTIMATORS, RidgeReadout()], expected_failed_checks=_expected_failed_checks
 )
 def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
+
+
+@parametrize_with_checks(ONLINE_READOUTS)
+def test_sklearn_compatible_online_readout(estimator, check):
     check(estimator)

@@ -24,7 +24,8 @@
     JapaneseVowels (UEA archive): the recurrent classifiers at their
     defaults against :class:`reservoir.ESNClassifier`, test accuracy and
     fit time, when :func:`reservoir.datasets.japanese_vowels` can load the
-    data.
+    data (``--data FOLDER`` names a folder holding the archive's ``.ts``
+    files).
 
 Every command prints a table with wall times and the machine's CPU count.
 The suite uses only the public API.
@@ -134,7 +135,7 @@ def run_rtrl_cost(sizes=(8, 16, 32, 64), n_epochs=2, seed=0):
     return rows
 
 
-def run_vowels(seed=0):
+def run_vowels(seed=0, path=None):
     """Rows (model, test accuracy, fit seconds) on JapaneseVowels, or None without the data."""
     from reservoir import ESNClassifier, datasets
 
@@ -143,7 +144,7 @@ def run_vowels(seed=0):
         print("reservoir.datasets.japanese_vowels is not available in this version")
         return None
     try:
-        X_train, y_train, X_test, y_test = loader()
+        X_train, y_train, X_test, y_test = loader(path=path)
     except (OSError, ValueError) as error:
         print(f"JapaneseVowels could not be loaded: {error}")
         return None
@@ -167,6 +168,8 @@ def main(argv=None):
     parser.add_argument("command", choices=("recall", "rtrl-cost", "vowels"))
     parser.add_argument("--seed", type=int, default=0, help="random_state of every model and "
                         "seed of the training data (default: 0)")
+    parser.add_argument("--data", default=None, help="vowels: folder with the JapaneseVowels "
+                        ".ts files (default: where reservoir.datasets.japanese_vowels looks)")
     args = parser.parse_args(argv)
     print(f"# python -m benchmarks.rnn {args.command} --seed {args.seed}; "
           f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}, NumPy {np.__version__}")
@@ -179,7 +182,7 @@ def main(argv=None):
         run_rtrl_cost(seed=args.seed)
     else:
         print("model            accuracy  fit (s)")
-        run_vowels(seed=args.seed)
+        run_vowels(seed=args.seed, path=args.data)
     print(f"# total {time.perf_counter() - start:.1f} s")
 
 

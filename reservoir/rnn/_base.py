@@ -22,7 +22,8 @@ from ._optimizers import LEARNING_RATE_SCHEDULES, SOLVERS
 from ._rtrl import check_rtrl
 from ._training import TrainingConfig, TrainingData, train
 
-__all__ = ["GRADIENTS", "PARAMS_DOC", "RecurrentNetworkBase", "store_arguments"]
+__all__ = ["ATTRIBUTES_DOC", "GRADIENTS", "PARAMS_DOC", "RecurrentNetworkBase", "check_bool",
+           "store_arguments"]
 
 GRADIENTS = ("bptt", "rtrl")
 
@@ -158,7 +159,8 @@ ATTRIBUTES_DOC = """
 """
 
 
-def _check_bool(name, value):
+def check_bool(name, value):
+    """Raise a TypeError naming ``name`` unless ``value`` is a bool (or an integer)."""
     if not isinstance(value, (bool, np.bool_, numbers.Integral)):
         raise TypeError(f"{name} must be a bool, got {value!r} of type {type(value).__name__}")
 
@@ -218,7 +220,7 @@ class RecurrentNetworkBase(SequenceEstimatorMixin, BaseEstimator):
         check_interval("validation_fraction", self.validation_fraction, low=0, high=1,
                        low_inclusive=False, high_inclusive=False)
         for name in ("bidirectional", "early_stopping", "verbose"):
-            _check_bool(name, getattr(self, name))
+            check_bool(name, getattr(self, name))
         if self.bidirectional and self.bptt_steps is not None:
             raise ValueError(
                 f"bptt_steps={self.bptt_steps} carries the state from one chunk of a window to "

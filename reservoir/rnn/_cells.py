@@ -54,6 +54,7 @@ __all__ = [
     "LSTMCell",
     "RecurrentCell",
     "StepFunctions",
+    "glorot_uniform",
     "make_cell",
 ]
 
@@ -81,7 +82,8 @@ def _orthogonal(n, rng):
     return scipy.stats.ortho_group.rvs(n, random_state=rng)
 
 
-def _xavier_uniform(n_out, n_in, rng):
+def glorot_uniform(n_out, n_in, rng):
+    """Uniform on +-sqrt(6 / (n_in + n_out)) (Glorot & Bengio 2010), shape (n_out, n_in)."""
     limit = np.sqrt(6.0 / (n_in + n_out))
     return rng.uniform(-limit, limit, (n_out, n_in))
 
@@ -121,7 +123,7 @@ class RecurrentCell:
         """
         G = self.n_gates
         return {
-            "W_xh": np.concatenate([_xavier_uniform(n_units, n_inputs, rng) for _ in range(G)]),
+            "W_xh": np.concatenate([glorot_uniform(n_units, n_inputs, rng) for _ in range(G)]),
             "W_hh": spectral_radius * np.concatenate([_orthogonal(n_units, rng) for _ in range(G)]),
             "b_h": np.zeros(G * n_units),
         }
@@ -408,7 +410,7 @@ class IndRNNCell(RecurrentCell):
         the largest is ``spectral_radius`` (the spectral radius of the diagonal matrix)."""
         w = rng.uniform(0.0, 1.0, n_units)
         return {
-            "W_xh": _xavier_uniform(n_units, n_inputs, rng),
+            "W_xh": glorot_uniform(n_units, n_inputs, rng),
             "W_hh": spectral_radius * w / w.max(),
             "b_h": np.zeros(n_units),
         }

@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._backend import device_kwargs, get_namespace, is_numpy, to_namespace, to_numpy
 from .._base import pooled_steps
 from .._validation import is_multi_series, validate_series
-from ._base import ATTRIBUTES_DOC, PARAMS_DOC, RecurrentNetworkBase, _check_bool, store_arguments
+from ._base import ATTRIBUTES_DOC, PARAMS_DOC, RecurrentNetworkBase, check_bool, store_arguments
 from ._cells import make_cell
 from ._network import readout, run_network, state_to_array
 from ._objectives import POOLINGS, pool, pool_weights
@@ -351,7 +351,7 @@ class LSTMClassifier(_RecurrentClassifier):
 
     def _validate_params(self):
         super()._validate_params()
-        _check_bool("peephole", self.peephole)
+        check_bool("peephole", self.peephole)
 
     def _make_cell(self):
         return make_cell("lstm", peephole=bool(self.peephole))

@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._backend import device_kwargs, get_namespace, to_namespace, to_numpy
 from .._base import SequenceRegressorMixin
 from .._validation import check_generator, check_interval, validate_series
-from ._base import ATTRIBUTES_DOC, PARAMS_DOC, RecurrentNetworkBase, store_arguments
+from ._base import ATTRIBUTES_DOC, PARAMS_DOC, RecurrentNetworkBase, check_bool, store_arguments
 from ._cells import make_cell
 from ._network import (
     backprop_network,
@@ -304,9 +304,7 @@ class LSTMRegressor(_RecurrentRegressor):
 
     def _validate_params(self):
         super()._validate_params()
-        from ._base import _check_bool
-
-        _check_bool("peephole", self.peephole)
+        check_bool("peephole", self.peephole)
 
     def _make_cell(self):
         return make_cell("lstm", peephole=bool(self.peephole))

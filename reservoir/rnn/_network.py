@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._backend import device_of, get_namespace, to_namespace
-from ._cells import RecurrentCell, StepFunctions, make_cell
+from ._cells import RecurrentCell, StepFunctions, glorot_uniform, make_cell
 
 __all__ = [
     "NetworkSpec",
@@ -171,14 +171,12 @@ def initialize_parameters(spec, random_state, *, spectral_radius=1.0):
     params : dict of str to ndarray
         Keys in the order of ``spec.parameter_names()``.
     """
-    from ._cells import _xavier_uniform
-
     params = {}
     for layer, _, suffix in spec.runs():
         drawn = spec.cell.initialize(spec.layer_inputs(layer), spec.n_units, random_state,
                                      spectral_radius=spectral_radius)
         params.update({f"{name}_{suffix}": value for name, value in drawn.items()})
-    params["W_hy"] = _xavier_uniform(spec.n_outputs, spec.output_size, random_state)
+    params["W_hy"] = glorot_uniform(spec.n_outputs, spec.output_size, random_state)
     params["b_y"] = np.zeros(spec.n_outputs)
     return params
 

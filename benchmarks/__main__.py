@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from .models import ALL_MODELS, reservoirpy_available
 from .plots import make_plots
 from .report import format_table, write_json
-from .tasks import ALL_TASKS, TASK_MODELS, Backend, n_seeds, run_task
+from .tasks import ALL_TASKS, TASK_MODELS, Backend, n_seeds, run_task, unavailable_reason
 
 
 def _csv(choices):
@@ -38,9 +38,10 @@ def _csv(choices):
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="Chaotic-series forecasting benchmarks: echo state networks against "
-                    "gradient-trained RNNs (and ReservoirPy when installed), with the protocols "
-                    "of docs/benchmarks.rst.",
+        description="Chaotic-series forecasting and sequence-classification benchmarks: echo "
+                    "state networks (and NVAR, deep, bidirectional and ensemble reservoirs) "
+                    "against gradient-trained RNNs (and ReservoirPy when installed), with the "
+                    "protocols of docs/benchmarks.rst.",
     )
     parser.add_argument("mode", nargs="?", default="quick", choices=("quick", "full"),
                         help="quick (default): every task and model with fewer trials, a few "
@@ -69,9 +70,12 @@ def main(argv=None):
 
     jobs, skipped = [], []
     for task in args.tasks:
+        missing = unavailable_reason(task) if any(m in TASK_MODELS[task] for m in args.models) else None
         for model in args.models:
             if model not in TASK_MODELS[task]:
                 skipped.append(dict(task=task, model=model, reason="not run on this task (see docs)"))
+            elif missing is not None:
+                skipped.append(dict(task=task, model=model, reason=missing))
             elif model == "reservoirpy" and not reservoirpy_available():
                 skipped.append(dict(task=task, model=model, reason="reservoirpy is not installed"))
             else:
@@ -79,7 +83,7 @@ def main(argv=None):
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     start = time.perf_counter()
     rows, artifacts = [], {}
-    total = sum(n_seeds(task, args.mode) for task, _ in jobs)
+    total = sum(n_seeds(task, args.mode, model) for task, model in jobs)
     with tqdm(total=total, desc="benchmarks", unit="fit", disable=args.no_progress,
               file=sys.stderr) as bar:
         for task, model in jobs:
@@ -91,8 +95,12 @@ def main(argv=None):
     write_json(args.out / "results.json", rows=rows, mode=args.mode, argv=argv, seed=args.seed,
                backend=args.backend, started=started, elapsed=elapsed, plots=plots, skipped=skipped)
     print(format_table(rows))
+    # One line per task and reason, naming its models.
+    grouped = {}
     for s in skipped:
-        print(f"skipped {s['task']}/{s['model']}: {s['reason']}")
+        grouped.setdefault((s["task"], s["reason"]), []).append(s["model"])
+    for (task, reason), models in grouped.items():
+        print(f"skipped {task} ({', '.join(models)}): {reason}")
     print(f"\n{args.mode} mode, {elapsed:.0f} s; results and figures in {args.out}/ "
           f"(results.json, {', '.join(plots) or 'no figures'})")
     return 0

@@ -15,8 +15,14 @@ data they are given (NumPy, or CuPy arrays on a GPU).
   per site with shared weights.
 * ``elman``, ``lstm``, ``gru``: :mod:`reservoir.rnn`, trained by
   backpropagation through time with the budgets of :data:`RNN_SETTINGS`.
+* ``nvar``: :class:`reservoir.NVARRegressor`, next-generation reservoir
+  computing, with ``configs/<task>_nvar.json`` (the NG-RC protocol tasks).
 * ``reservoirpy``: :class:`ReservoirPyESN`, the outside reference, only when
   ``import reservoirpy`` works.
+
+The classifiers of the JapaneseVowels task (``bidirectional``, ``deep``,
+``ensemble`` and the ESN and RNN classifiers) are built by
+:func:`benchmarks.classification.make_classifier`.
 """
 from __future__ import annotations
 
@@ -28,13 +34,18 @@ from pathlib import Path
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from reservoir import ESNRegressor, ParallelESNRegressor
+from reservoir import ESNRegressor, NVARRegressor, ParallelESNRegressor
 from reservoir.rnn import ElmanRegressor, GRURegressor, LSTMRegressor
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 RNN_CLASSES = {"elman": ElmanRegressor, "lstm": LSTMRegressor, "gru": GRURegressor}
-ALL_MODELS = ("esn", "elman", "lstm", "gru", "reservoirpy")
+ALL_MODELS = ("esn", "nvar", "bidirectional", "deep", "ensemble", "elman", "lstm", "gru",
+              "reservoirpy")
+
+# Tasks that share another task's stored configurations: the NG-RC protocol
+# on Euler data runs the models chosen for it on accurate data, unchanged.
+CONFIG_TASK = {"lorenz63_ngrc_euler": "lorenz63_ngrc"}
 
 # Budgets of the gradient-trained networks. They are trained by full BPTT on
 # windows of ``sequence_length`` steps in NumPy, which costs about 0.1 s
@@ -67,6 +78,7 @@ def _read_config(name):
 
 def load_config(task, model="esn"):
     """The stored configuration of ``model`` for ``task`` (``configs/<task>[_<model>].json``)."""
+    task = CONFIG_TASK.get(task, task)
     return _read_config(task if model == "esn" else f"{task}_{model}")
 
 
@@ -204,6 +216,10 @@ def make_model(name, task, *, mode, seed, overrides=None):
         params.update(load_config(task).get("rnn_overrides", {}).get(mode, {}))
         params["random_state"] = seed
         return RNN_CLASSES[name](**params), params
+    if name == "nvar":
+        params = dict(load_config(task, "nvar")["params"])
+        params.update(overrides)
+        return NVARRegressor(**params), params
     if name == "reservoirpy":
         if not reservoirpy_available():
             raise RuntimeError("reservoirpy is not installed: pip install reservoirpy")

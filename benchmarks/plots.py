@@ -21,6 +21,14 @@ TITLES = {"lorenz63": "Lorenz-63", "lorenz96": "Lorenz-96 (D=40, F=8)",
 MARKERS = {"esn": "o", "reservoirpy": "s", "elman": "^", "lstm": "D", "gru": "v"}
 _FALLBACK_MARKERS = "PX*hp<>"
 
+# The models and tasks of the NG-RC protocol and of sequence classification.
+COLORS.update({"nvar": "tab:brown", "bidirectional": "tab:cyan", "deep": "tab:olive",
+               "ensemble": "tab:pink"})
+MARKERS.update({"nvar": "X", "bidirectional": "P", "deep": "h", "ensemble": "*"})
+TITLES.update({"lorenz63_ngrc": "Lorenz-63, NG-RC protocol (dt = 0.025, accurate data)",
+               "lorenz63_ngrc_euler": "Lorenz-63, NG-RC protocol (dt = 0.025, forward Euler data)",
+               "japanese_vowels": "JapaneseVowels (UEA/UCR archive)"})
+
 
 def _marker(model, index):
     return MARKERS.get(model, _FALLBACK_MARKERS[index % len(_FALLBACK_MARKERS)])
@@ -136,6 +144,37 @@ def gradient_plot(path, gradients):
     plt.close(fig)
 
 
+def confusion_matrix_plot(path, task, runs):
+    """The test set's confusion matrix of each classifier, true class by row.
+
+    ``runs`` maps a model to ``dict(matrix, labels, accuracy, n_seeds)``;
+    the counts are summed over the model's seeds. Each panel is drawn by
+    scikit-learn's ``ConfusionMatrixDisplay``, its title giving the model
+    and its mean accuracy.
+    """
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    models = list(runs)
+    n_cols = min(4, len(models))
+    n_rows = -(-len(models) // n_cols)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.4 * n_cols, 3.4 * n_rows), squeeze=False,
+                             layout="constrained")
+    for ax, m in zip(axes.ravel(), models, strict=False):
+        run = runs[m]
+        ConfusionMatrixDisplay(run["matrix"], display_labels=run["labels"]).plot(
+            ax=ax, colorbar=False, cmap="Blues", values_format="d")
+        seeds = f", {run['n_seeds']} seeds" if run["n_seeds"] > 1 else ""
+        ax.set_title(f"{m}: accuracy {run['accuracy']:.3f}{seeds}", fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.set_xlabel("predicted", fontsize=8)
+        ax.set_ylabel("true", fontsize=8)
+    for ax in axes.ravel()[len(models):]:
+        ax.set_visible(False)
+    fig.suptitle(f"{TITLES.get(task, task)}: test-set confusion matrices")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def make_plots(out_dir, artifacts):
     """Write every figure the artifacts allow; returns the file names written."""
     out_dir = Path(out_dir)
@@ -152,4 +191,9 @@ def make_plots(out_dir, artifacts):
     if artifacts.get("gradient"):
         gradient_plot(out_dir / "gradient_norm_by_lag.png", artifacts["gradient"])
         written.append("gradient_norm_by_lag.png")
+    for task, runs in artifacts.get("confusion", {}).items():
+        if runs:
+            name = f"{task}_confusion.png"
+            confusion_matrix_plot(out_dir / name, task, runs)
+            written.append(name)
     return written

@@ -36,10 +36,17 @@ from reservoir.datasets import (
 from reservoir.diagnostics import gradient_norm_by_lag
 from reservoir.metrics import memory_capacity, memory_capacity_from_states, nrmse, valid_prediction_time
 
+from .classification import CLASSIFIERS, run_classification
+from .classification import PROTOCOL as CLASSIFICATION
+from .classification import unavailable_reason as _japanese_vowels_unavailable
 from .models import RNN_CLASSES, ReservoirPyESN, esn_params, make_model
+from .ngrc import lorenz63_euler
+from .online import PROTOCOL as ONLINE
+from .online import run_online
 
 ALL_TASKS = ("lorenz63", "mackey_glass", "lorenz96", "kuramoto_sivashinsky", "narma10",
-             "memory_capacity")
+             "memory_capacity", "lorenz63_ngrc", "lorenz63_ngrc_euler", "japanese_vowels",
+             "online_readouts")
 
 # Forecasting protocols. n_train steps are fitted after a spin-up of
 # ``spinup`` steps (run through the model, left out of the readout); every
@@ -65,6 +72,22 @@ FORECAST = {
         quick=dict(n_windows=10, horizon=600, stride=500, n_seeds=1),
         full=dict(n_windows=50, horizon=1500, stride=500, n_seeds=2),
     ),
+    # Next-generation reservoir computing's protocol (Gauthier et al. 2021):
+    # dt = 0.025, 200 warm-up steps, 400 training steps. On the package's
+    # accurate data, and on data from forward Euler at the same step, the
+    # low-order fixed-step integrator that Zhang & Cornelius (2023) warn of.
+    "lorenz63_ngrc": dict(
+        system="lorenz63", dt=0.025, threshold=0.3, n_train=400, spinup=200, context=200,
+        normalise="component", one_step=True,
+        quick=dict(n_windows=10, horizon=800, stride=400, n_seeds=1),
+        full=dict(n_windows=50, horizon=1000, stride=400, n_seeds=3),
+    ),
+    "lorenz63_ngrc_euler": dict(
+        system="lorenz63_euler", dt=0.025, threshold=0.3, n_train=400, spinup=200, context=200,
+        normalise="component", one_step=True,
+        quick=dict(n_windows=10, horizon=800, stride=400, n_seeds=1),
+        full=dict(n_windows=50, horizon=1000, stride=400, n_seeds=3),
+    ),
 }
 
 MACKEY_GLASS = dict(
@@ -78,7 +101,8 @@ MEMORY = dict(n_timesteps=7200, washout=200, test_size=2000, input_range=(-0.8, 
               quick=dict(n_seeds=1), full=dict(n_seeds=3))
 
 PROTOCOLS = {**{k: v for k, v in FORECAST.items()}, "mackey_glass": MACKEY_GLASS,
-             "narma10": NARMA10, "memory_capacity": MEMORY}
+             "narma10": NARMA10, "memory_capacity": MEMORY, "japanese_vowels": CLASSIFICATION,
+             "online_readouts": ONLINE}
 
 # Which models a task runs. The memory capacity is a property of a fixed
 # reservoir driven by i.i.d. input; a trained RNN has no such measure. The
@@ -91,7 +115,21 @@ TASK_MODELS = {
     "kuramoto_sivashinsky": ("esn", "elman", "lstm", "gru"),
     "narma10": ("esn", "elman", "lstm", "gru", "reservoirpy"),
     "memory_capacity": ("esn", "reservoirpy"),
+    "lorenz63_ngrc": ("esn", "nvar"),
+    "lorenz63_ngrc_euler": ("esn", "nvar"),
+    "japanese_vowels": CLASSIFIERS,
+    "online_readouts": ("esn",),
 }
+
+# Models without a random draw: one fit stands for every seed.
+DETERMINISTIC_MODELS = ("nvar",)
+
+
+def unavailable_reason(task):
+    """Why ``task`` cannot run here (its data cannot be found or fetched), or None."""
+    if task == "japanese_vowels":
+        return _japanese_vowels_unavailable()
+    return None
 
 
 # --------------------------------------------------------------------------
@@ -100,6 +138,7 @@ TASK_MODELS = {
 
 _GENERATORS = {
     "lorenz63": lambda n, dt, seed: lorenz63(n, dt=dt, random_state=seed),
+    "lorenz63_euler": lambda n, dt, seed: lorenz63_euler(n, dt=dt, random_state=seed),
     "lorenz96": lambda n, dt, seed: lorenz96(n, dimension=40, forcing=8.0, dt=dt, random_state=seed),
     "kuramoto_sivashinsky": lambda n, dt, seed: kuramoto_sivashinsky(
         n, domain_length=22.0, n_points=64, dt=dt, random_state=seed),
@@ -141,9 +180,10 @@ def forecast_data(task, mode, seed, cache_dir=None, *, n_windows=None, horizon=N
     train, test = (train - mean) / std, (test - mean) / std
     contexts, targets = forecast_windows(test, n_windows=n_windows, horizon=horizon,
                                          warmup=spec["context"], stride=m["stride"])
-    return dict(train=train, contexts=contexts, targets=targets, dt=spec["dt"],
+    return dict(train=train, test=test, contexts=contexts, targets=targets, dt=spec["dt"],
                 threshold=spec["threshold"], spinup=spec["spinup"],
-                lyapunov_exponent=LYAPUNOV_EXPONENTS[spec["system"]].value)
+                lyapunov_exponent=LYAPUNOV_EXPONENTS["lorenz63" if spec["system"] == "lorenz63_euler"
+                                                     else spec["system"]].value)
 
 
 # --------------------------------------------------------------------------
@@ -238,11 +278,12 @@ def run_forecast(task, model_name, mode, seed, *, backend, cache_dir=None, artif
     train = b.put(data["train"])
     contexts = b.put(data["contexts"])
     horizon = data["targets"].shape[1]
-    vpts, fit_times, predict_times, reached, per_seed = [], [], [], [], []
-    if model_name in ("esn", "reservoirpy"):
+    vpts, fit_times, predict_times, reached, per_seed, one_step = [], [], [], [], [], []
+    if model_name in ("esn", "reservoirpy", "nvar"):
         overrides = {"washout": data["spinup"], **(overrides or {})}
     params = {}
-    for k in range(m["n_seeds"]):
+    n_seeds_run = 1 if model_name in DETERMINISTIC_MODELS else m["n_seeds"]
+    for k in range(n_seeds_run):
         model, params = make_model(model_name, task, mode=mode, seed=seed + k, overrides=overrides)
         fit_time = _timed_fit(model, train[:-1], train[1:], b)
         # A forecast that diverges overflows; it is scored as invalid from that step.
@@ -255,6 +296,12 @@ def run_forecast(task, model_name, mode, seed, *, backend, cache_dir=None, artif
         per_seed.append(float(np.mean(vpt.lyapunov_times)))
         fit_times.append(fit_time)
         predict_times.append(predict_time)
+        if FORECAST[task].get("one_step"):
+            # One step ahead over the test trajectory, from the zero state; the
+            # first ``spinup`` predictions (the state forgetting its start) are not scored.
+            test = data["test"]
+            pred = np.asarray(b.get(model.predict(b.put(test[:-1]))))
+            one_step.append(nrmse(test[1 + data["spinup"]:], pred[data["spinup"]:]))
         if artifacts is not None and k == 0:
             artifacts.setdefault("vpt", {}).setdefault(task, {})[model_name] = None
             artifacts.setdefault("forecast", {}).setdefault(task, {})[model_name] = dict(
@@ -269,11 +316,17 @@ def run_forecast(task, model_name, mode, seed, *, backend, cache_dir=None, artif
     if artifacts is not None:
         artifacts["vpt"][task][model_name] = all_vpts
     n_units = params.get("n_units")
-    return [_row(task, model_name, f"VPT (Lyapunov times, eps={data['threshold']})", all_vpts,
+    rows = [_row(task, model_name, f"VPT (Lyapunov times, eps={data['threshold']})", all_vpts,
                  fit_times=fit_times, predict_times=predict_times, params=params, better="higher",
-                 per_seed_mean=per_seed, n_seeds=m["n_seeds"], n_windows=int(data["targets"].shape[0]),
+                 per_seed_mean=per_seed, n_seeds=n_seeds_run,
+                 n_windows=int(data["targets"].shape[0]),
                  horizon_lyapunov_times=horizon * data["dt"] * data["lyapunov_exponent"],
                  reached_horizon=int(np.sum(np.concatenate(reached))), n_units=n_units)]
+    if one_step:
+        rows.append(_row(task, model_name, "NRMSE one step", one_step, fit_times=fit_times,
+                         predict_times=[], params=params, better="lower", n_seeds=n_seeds_run,
+                         n_units=n_units))
+    return rows
 
 
 def _gradient_norms(model, data, n_series=8, length=300):
@@ -439,6 +492,10 @@ def run_memory(task, model_name, mode, seed, *, backend, cache_dir=None, artifac
 
 
 RUNNERS = {
+    "lorenz63_ngrc": run_forecast,
+    "lorenz63_ngrc_euler": run_forecast,
+    "japanese_vowels": run_classification,
+    "online_readouts": run_online,
     "lorenz63": run_forecast,
     "lorenz96": run_forecast,
     "kuramoto_sivashinsky": run_forecast,
@@ -448,7 +505,9 @@ RUNNERS = {
 }
 
 
-def n_seeds(task, mode):
+def n_seeds(task, mode, model=None):
+    if model in DETERMINISTIC_MODELS:
+        return 1
     return PROTOCOLS[task][mode]["n_seeds"]
 
 

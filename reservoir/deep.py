@@ -155,7 +155,7 @@ class _LayeredStates:
         T = int(inputs.shape[1])
         step = chunk_length(int(inputs.shape[0]), self._state_size())
         for t0 in range(0, T, step):
-            u = inputs[:, t0:t0 + step, :]
+            u = inputs[:, t0:min(t0 + step, T), :]
             c = int(u.shape[1])
             below, parts = u, []
             for i, res in enumerate(self.reservoirs_):

@@ -326,6 +326,6 @@ class LMSReadout(OnlineReadout):
         out = a @ self._weights
         # A zero feature row (no intercept) gives a zero step; the tiny term
         # only avoids 0 / 0, without a device-to-host check of the norm.
-        norm = a @ a + np.finfo(np.float64).tiny
+        norm = a @ a + float(np.finfo(np.float64).tiny)
         self._weights = self._weights + (self._rate / norm) * a[:, None] * (y - out)[None, :]
         return out

@@ -71,3 +71,20 @@ def test_classification_rows_confusion_matrix_and_plot(tmp_path, monkeypatch):
     written = make_plots(tmp_path, artifacts)
     assert written == ["japanese_vowels_confusion.png"]
     assert (tmp_path / written[0]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_every_classifier_of_the_task_is_an_estimator_that_clones_with_its_seed():
+    from sklearn.base import clone
+
+    from benchmarks.classification import CLASSIFIERS
+    from benchmarks.models import make_model
+
+    for name in CLASSIFIERS:
+        model, _ = make_model(name, "japanese_vowels", mode="quick", seed=3)
+        params, cloned = model.get_params(), clone(model).get_params()
+        assert params["random_state"] == 3
+        for key, value in params.items():
+            if hasattr(value, "get_params"):
+                assert cloned[key].get_params() == value.get_params()
+            else:
+                assert cloned[key] == value

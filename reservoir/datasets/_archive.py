@@ -202,16 +202,15 @@ def read_ts(path):
 
 
 def get_data_home(data_home=None):
-    """The folder where downloaded data sets are kept (created if absent).
+    """The folder where downloaded data sets are kept.
 
     ``data_home`` when given, else the environment variable
-    ``RESERVOIR_DATA``, else ``~/reservoir_data``.
+    ``RESERVOIR_DATA``, else ``~/reservoir_data``. It is created by the
+    first download, not by looking.
     """
     if data_home is None:
         data_home = os.environ.get("RESERVOIR_DATA", str(Path("~") / "reservoir_data"))
-    home = Path(data_home).expanduser()
-    home.mkdir(parents=True, exist_ok=True)
-    return home
+    return Path(data_home).expanduser()
 
 
 def _pair(folder, name=_JV):

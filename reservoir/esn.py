@@ -272,8 +272,10 @@ class ESNRegressor(SequenceRegressorMixin, RegressorMixin, ReadoutEstimatorBase)
                 final.update(S, t0, xp)
             final = final.result(xp)
         stream["steps"] = stream["steps"] + np.asarray(batch.lengths)
-        if stream["accumulator"] is not None and stream["accumulator"].n_samples == 0:
-            # Every step so far lies in the washout: nothing to solve yet.
+        seen = (stream["accumulator"].n_samples if stream["accumulator"] is not None
+                else readout.n_samples_seen_)
+        if seen == 0:
+            # Every step so far lies in the washout: nothing is learned yet.
             self._record_fit_end(batch, Y, final)
             return self
         self._finish_fit(stream["accumulator"], features, n_outputs=n_outputs,

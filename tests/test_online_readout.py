@@ -194,9 +194,11 @@ def test_partial_fit_before_the_washout_ends_is_not_fitted_and_predict_continue_
 
     u, y = narma(400, random_state=2)
     X, Y = u[:-1], y[1:]
+    for readout in (None, RLSReadout()):
+        early = ESNRegressor(n_units=20, washout=50, readout=readout, random_state=0)
+        with pytest.raises(NotFittedError):
+            early.partial_fit(X[:30], Y[:30]).predict(X[:5])
     esn = ESNRegressor(n_units=20, washout=50, random_state=0).partial_fit(X[:30], Y[:30])
-    with pytest.raises(NotFittedError):
-        esn.predict(X[:5])
     esn.partial_fit(X[30:200], Y[30:200])
     # Between calls the model continues the stream: predicting the next chunk
     # from the end of the last one equals predicting the whole series from zero.

@@ -41,6 +41,11 @@ def test_bidirectional_pooled_features_by_hand(sequences):
     coef, intercept = clf.readout_.coef_, clf.readout_.intercept_
     np.testing.assert_allclose(clf.decision_function(X), F @ coef.T + intercept, rtol=1e-10,
                                atol=1e-12)
+    # "last": the forward run's last step, the reversed run's state after reading back to step 0.
+    last = ESNClassifier(n_units=15, pooling="last", bidirectional=True, random_state=0).fit(X, y)
+    F = np.array([np.concatenate([x[-1], res.run(x)[-1], res.run(x[::-1])[-1]]) for x in X])
+    np.testing.assert_allclose(last.decision_function(X), F @ last.readout_.coef_.T
+                               + last.readout_.intercept_, rtol=1e-10, atol=1e-12)
 
 
 def test_bidirectional_per_step_labels_see_the_future(sequences):

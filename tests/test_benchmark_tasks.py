@@ -11,8 +11,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-pytest.importorskip("matplotlib")
-pytest.importorskip("tqdm")
+
+@pytest.fixture
+def bench_extra():
+    """The suite's command line and figures need the bench extra (tqdm, matplotlib)."""
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("tqdm")
 
 
 def test_euler_data_follow_the_euler_map_by_hand():
@@ -24,7 +28,8 @@ def test_euler_data_follow_the_euler_map_by_hand():
     np.testing.assert_allclose(s[1:], s[:-1] + 0.025 * step, rtol=1e-13, atol=1e-12)
 
 
-def test_classification_task_skips_with_the_reason_when_the_data_cannot_be_found(tmp_path):
+def test_classification_task_skips_with_the_reason_when_the_data_cannot_be_found(tmp_path,
+                                                                                bench_extra):
     """Offline, without aeon or sktime and with an empty cache: a skip line, exit code 0."""
     if any(importlib.util.find_spec(name) for name in ("aeon", "sktime")):
         pytest.skip("aeon or sktime is installed: its shipped copy of the data would be found")
@@ -55,7 +60,7 @@ def _fake_japanese_vowels():
     return X_train, y_train, X_test, y_test
 
 
-def test_classification_rows_confusion_matrix_and_plot(tmp_path, monkeypatch):
+def test_classification_rows_confusion_matrix_and_plot(tmp_path, monkeypatch, bench_extra):
     from benchmarks import classification
     from benchmarks.plots import make_plots
     from benchmarks.tasks import Backend, run_task

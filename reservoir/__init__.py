@@ -17,8 +17,15 @@ from .nvar import NVARRegressor
 from .parallel import ParallelESNRegressor
 from .persistence import load, save
 from .readout import FORCEReadout, LMSReadout, RidgeReadout, RLSReadout
-from .rnn import ElmanRegressor, GRURegressor, LSTMRegressor
-from .rnn import ElmanClassifier, GRUClassifier, IndRNNRegressor, LSTMClassifier
+from .rnn import (
+    ElmanClassifier,
+    ElmanRegressor,
+    GRUClassifier,
+    GRURegressor,
+    IndRNNRegressor,
+    LSTMClassifier,
+    LSTMRegressor,
+)
 from .runtime import Reservoir
 from .transformer import ReservoirTransformer
 

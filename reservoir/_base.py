@@ -35,8 +35,10 @@ from ._validation import check_initial_state, check_interval, is_multi_series, v
 __all__ = [
     "DIVERGENCE_BOUND",
     "ForecastDivergenceWarning",
+    "SequenceClassifierMixin",
     "SequenceEstimatorMixin",
     "SequenceRegressorMixin",
+    "labels_per_series",
     "pooled_steps",
 ]
 
@@ -366,3 +368,133 @@ class SequenceRegressorMixin(SequenceEstimatorMixin):
             "first invalid step of every window (-1: bounded).", steps=steps),
             stacklevel=3)
         return out
+
+
+def labels_per_series(X, y):
+    """Whether y holds one label per series of X (sequence classification), not one per step."""
+    if not is_multi_series(X) or y is None:
+        return False
+    if isinstance(y, (list, tuple)):
+        return len(y) > 0 and np.ndim(y[0]) == 0
+    shape = y.shape if hasattr(y, "shape") else np.asarray(y).shape
+    return len(shape) == 1
+
+
+def _host(a):
+    return to_numpy(a) if hasattr(a, "shape") and not isinstance(a, np.ndarray) else a
+
+
+class SequenceClassifierMixin:
+    """Labels, predictions and accuracy shared by the sequence classifiers.
+
+    Two tasks share one estimator: per-step labels (one per time step, in the
+    layout of X) and per-series labels (one per series). A subclass provides
+    ``decision_function(X, *, initial_state)`` (one column for two classes,
+    one per class otherwise), ``_probabilities(scores)``, ``washout``, and
+    calls :meth:`_encode` in ``fit`` and sets ``_per_series``.
+    """
+
+    def _encode(self, y, per_series, X):
+        """Labels -> integer codes on the host, in y's structure; sets ``classes_``.
+
+        y is one flat sequence of labels (per series, or per step of one
+        series), a list of per-step label sequences (one per series), or, for
+        a 3-D X, an array of shape (n_series, n_timesteps) of per-step labels.
+        """
+        from sklearn.preprocessing import LabelEncoder
+        from sklearn.utils import assert_all_finite
+        from sklearn.utils.multiclass import check_classification_targets
+        from sklearn.utils.validation import column_or_1d
+
+        if not isinstance(y, (list, tuple)):
+            y = np.asarray(_host(y))
+        if len(y) == 0:
+            raise ValueError("y is empty: found 0 labels, expected at least one")
+        as_list = isinstance(y, (list, tuple)) and not per_series and np.ndim(y[0]) != 0
+        as_grid = (not isinstance(y, (list, tuple)) and not per_series and y.ndim == 2
+                   and not isinstance(X, (list, tuple)) and len(getattr(X, "shape", ())) == 3)
+        if as_list:
+            pieces = []
+            for i, t in enumerate(y):
+                t = np.asarray(_host(t))
+                if t.ndim != 1:
+                    raise ValueError(
+                        f"y[{i}] must be 1-D (one label per time step), got shape {t.shape}")
+                pieces.append(t)
+            flat = np.concatenate(pieces)
+        elif as_grid:
+            flat = y.reshape(-1)
+        else:
+            flat = column_or_1d(_host(y), warn=True)
+        if flat.dtype.kind in "fc":
+            assert_all_finite(flat, input_name="y")
+        check_classification_targets(flat)
+        encoder = LabelEncoder().fit(flat)
+        self.classes_ = encoder.classes_
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes in y; got 1 class "
+                f"({self.classes_[0]!r})"
+            )
+        codes = encoder.transform(flat)
+        if as_list:
+            return np.split(codes, np.cumsum([len(p) for p in pieces])[:-1])
+        return codes.reshape(y.shape) if as_grid else codes
+
+    def _labels_from_scores(self, scores):
+        """Class labels from decision values: sign for two classes, argmax otherwise.
+
+        In the scores' namespace and device when the classes are numbers; as
+        NumPy arrays for other classes (strings), which device libraries
+        cannot hold.
+        """
+        from ._backend import is_numpy, to_namespace
+
+        xp = get_namespace(scores)
+        if len(self.classes_) == 2:
+            codes = xp.astype(scores > 0, xp.int64)
+        else:
+            codes = xp.argmax(scores, axis=-1)
+        if is_numpy(xp) or self.classes_.dtype.kind not in "biuf":
+            return self.classes_[np.asarray(to_numpy(codes))]
+        classes = to_namespace(self.classes_, xp, **device_kwargs(scores, xp))
+        return xp.reshape(xp.take(classes, xp.reshape(codes, (-1,)), axis=0), codes.shape)
+
+    def predict(self, X, *, initial_state=None):
+        """Predicted class per time step (or per series), in X's layout.
+
+        Labels are arrays of X's namespace and device when the classes are
+        numbers; string classes are returned as NumPy arrays.
+        """
+        scores = self.decision_function(X, initial_state=initial_state)
+        if isinstance(scores, list):
+            return [self._labels_from_scores(s) for s in scores]
+        return self._labels_from_scores(scores)
+
+    def predict_proba(self, X, *, initial_state=None):
+        """Class probabilities (or monotone scores; see the class notes), shape (..., n_classes)."""
+        scores = self.decision_function(X, initial_state=initial_state)
+        if isinstance(scores, list):
+            return [self._probabilities(s) for s in scores]
+        return self._probabilities(scores)
+
+    def _scoring_washout(self):
+        return self.washout
+
+    def score(self, X, y, sample_weight=None, *, initial_state=None):
+        """Accuracy, per series or pooled over every scored time step.
+
+        With one label per series, the fraction of series classified
+        correctly. With per-step labels, from the zero state the first
+        ``washout`` steps of each series are left out, as in ``fit``, and the
+        other steps of all series are pooled.
+        """
+        from sklearn.metrics import accuracy_score
+
+        y_pred = self.predict(X, initial_state=initial_state)
+        if self._per_series:
+            return float(accuracy_score(np.asarray(_host(y)), np.asarray(to_numpy(y_pred)),
+                                        sample_weight=sample_weight))
+        washout = self._scoring_washout() if initial_state is None else 0
+        t, p, w = pooled_steps(X, y, y_pred, washout=washout, sample_weight=sample_weight)
+        return float(accuracy_score(t.ravel(), p.ravel(), sample_weight=w))

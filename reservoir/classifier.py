@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import ClassifierMixin
-from sklearn.preprocessing import LabelEncoder
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from ._backend import device_kwargs, get_namespace, is_numpy, to_namespace, to_numpy
-from ._base import pooled_steps
+from ._backend import device_kwargs, get_namespace, to_namespace
+from ._base import SequenceClassifierMixin, labels_per_series
 from ._esn_base import (
     COMMON_TAIL_DOC,
     READOUT_PARAMS_DOC,
@@ -18,7 +16,7 @@ from ._esn_base import (
     training_steps,
 )
 from ._rows import StepCollector, step_mask, take_rows
-from ._validation import check_generator, is_multi_series, validate_series
+from ._validation import check_generator, validate_series
 from .readout import readout_features
 
 __all__ = ["ESNClassifier"]
@@ -55,7 +53,7 @@ def _state_features(states, features):
     return parts[0] if len(parts) == 1 else xp.concat(parts, axis=-1)
 
 
-class ESNClassifier(ClassifierMixin, ReadoutEstimatorBase):
+class ESNClassifier(SequenceClassifierMixin, ClassifierMixin, ReadoutEstimatorBase):
     __doc__ = f"""Echo state network classifier, per time step or per series.
 
     Two tasks share one estimator:
@@ -146,62 +144,16 @@ class ESNClassifier(ClassifierMixin, ReadoutEstimatorBase):
 
     # ------------------------------------------------------------------ labels
 
-    @staticmethod
-    def _labels_per_series(X, y):
-        """One label per series: several series and a flat sequence of scalars."""
-        if not is_multi_series(X) or y is None:
-            return False
-        if isinstance(y, (list, tuple)):
-            return len(y) > 0 and np.ndim(y[0]) == 0
-        shape = y.shape if hasattr(y, "shape") else np.asarray(y).shape
-        return len(shape) == 1
-
-    def _encode(self, y, per_series):
-        """Labels -> integer codes on the host (a list of arrays for per-step series)."""
-        from sklearn.utils import assert_all_finite
-        from sklearn.utils.validation import column_or_1d
-
-        def host(a):
-            return to_numpy(a) if hasattr(a, "shape") and not isinstance(a, np.ndarray) else a
-
-        if not isinstance(y, (list, tuple)):
-            y = np.asarray(host(y))
-        if len(y) == 0:
-            raise ValueError("y is empty: found 0 labels, expected at least one")
-        flat_input = per_series or not isinstance(y, (list, tuple)) or np.ndim(y[0]) == 0
-        if flat_input:
-            pieces = [column_or_1d(host(y), warn=True)]
-        else:
-            pieces = []
-            for i, t in enumerate(y):
-                t = np.asarray(host(t))
-                if t.ndim != 1:
-                    raise ValueError(f"y[{i}] must be 1-D (one label per time step), got shape {t.shape}")
-                pieces.append(t)
-        flat = np.concatenate(pieces)
-        if flat.dtype.kind in "fc":
-            assert_all_finite(flat, input_name="y")
-        check_classification_targets(flat)
-        encoder = LabelEncoder().fit(flat)
-        self.classes_ = encoder.classes_
-        if len(self.classes_) < 2:
-            raise ValueError(
-                f"ESNClassifier needs samples of at least 2 classes in y; got 1 class ({self.classes_[0]!r})"
-            )
-        codes = encoder.transform(flat)
-        if flat_input:
-            return codes
-        return np.split(codes, np.cumsum([len(p) for p in pieces])[:-1])
-
     def _indicator(self, codes):
-        """+-1 class indicators: one column for 2 classes, one per class otherwise."""
+        """+-1 class indicators: one column for 2 classes, one per class otherwise.
+
+        Codes of any shape get the indicator axis last.
+        """
         codes = np.asarray(codes)
         n_classes = len(self.classes_)
         if n_classes == 2:
-            return (2.0 * codes - 1.0)[:, None]
-        out = -np.ones((codes.shape[0], n_classes))
-        out[np.arange(codes.shape[0]), codes] = 1.0
-        return out
+            return (2.0 * codes - 1.0)[..., None]
+        return 2.0 * np.eye(n_classes)[codes] - 1.0
 
     # ------------------------------------------------------------------ fit
 
@@ -227,8 +179,8 @@ class ESNClassifier(ClassifierMixin, ReadoutEstimatorBase):
             raise TypeError(f"bidirectional must be a bool, got {self.bidirectional!r}")
         if y is None:
             raise ValueError("ESNClassifier requires y to be passed, but the target y is None")
-        per_series = self._labels_per_series(X, y)
-        codes = self._encode(y, per_series)
+        per_series = labels_per_series(X, y)
+        codes = self._encode(y, per_series, X)
         # Labels are encoded on the host; the +-1 targets go to X's namespace.
         first = X[0] if isinstance(X, (list, tuple)) and len(X) else X
         xp_data = get_namespace(first)
@@ -364,62 +316,14 @@ class ESNClassifier(ClassifierMixin, ReadoutEstimatorBase):
         scores = chunks[0] if len(chunks) == 1 else xp.concat(chunks, axis=1)
         return batch.restore(scores, squeeze_output=len(self.classes_) == 2)
 
-    def predict(self, X, *, initial_state=None):
-        """Predicted class per time step (or per series), in X's layout.
-
-        Labels are arrays of X's namespace and device when the classes are
-        numbers; string classes are returned as NumPy arrays, which is all
-        that device libraries can hold for them.
-        """
-        scores = self.decision_function(X, initial_state=initial_state)
-        if isinstance(scores, list):
-            return [self._labels_from_scores(s) for s in scores]
-        return self._labels_from_scores(scores)
-
-    def _labels_from_scores(self, scores):
-        """Class labels from decision values: sign for two classes, argmax otherwise."""
-        xp = get_namespace(scores)
-        if len(self.classes_) == 2:
-            codes = xp.astype(scores > 0, xp.int64)
-        else:
-            codes = xp.argmax(scores, axis=-1)
-        if is_numpy(xp) or self.classes_.dtype.kind not in "biuf":
-            return self.classes_[np.asarray(to_numpy(codes))]
-        classes = to_namespace(self.classes_, xp, **device_kwargs(scores, xp))
-        return xp.reshape(xp.take(classes, xp.reshape(codes, (-1,)), axis=0), codes.shape)
-
-    def predict_proba(self, X, *, initial_state=None):
-        """Softmax of the decision values, shape (..., n_classes); see the class notes."""
-        scores = self.decision_function(X, initial_state=initial_state)
-        if isinstance(scores, list):
-            return [self._softmax(s) for s in scores]
-        return self._softmax(scores)
-
-    def _softmax(self, scores):
+    def _probabilities(self, scores):
+        # Softmax of the +-1 regression scores: a monotone score, not a calibrated probability.
         xp = get_namespace(scores)
         if len(self.classes_) == 2:
             scores = xp.stack([-scores, scores], axis=-1)
         z = scores - xp.max(scores, axis=-1, keepdims=True)
         e = xp.exp(z)
         return e / xp.sum(e, axis=-1, keepdims=True)
-
-    def score(self, X, y, sample_weight=None, *, initial_state=None):
-        """Accuracy, per series or pooled over every scored time step.
-
-        With one label per series, the fraction of series classified
-        correctly. With per-step labels, from the zero state the first
-        ``washout`` steps of each series are left out, as in ``fit``, and the
-        other steps of all series are pooled.
-        """
-        from sklearn.metrics import accuracy_score
-
-        y_pred = self.predict(X, initial_state=initial_state)
-        if self._per_series:
-            return float(accuracy_score(np.asarray(to_numpy(y) if hasattr(y, "shape") else y),
-                                        np.asarray(to_numpy(y_pred)), sample_weight=sample_weight))
-        washout = self.washout if initial_state is None else 0
-        t, p, w = pooled_steps(X, y, y_pred, washout=washout, sample_weight=sample_weight)
-        return float(accuracy_score(t.ravel(), p.ravel(), sample_weight=w))
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "readout_")

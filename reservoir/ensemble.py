@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
-from ._backend import to_numpy
-from ._base import pooled_steps
+from ._base import SequenceClassifierMixin
 from ._validation import check_generator, check_interval
 
 __all__ = ["ReservoirEnsembleClassifier"]
@@ -18,7 +16,7 @@ def _fit_member(estimator, X, y):
     return estimator.fit(X, y)
 
 
-class ReservoirEnsembleClassifier(ClassifierMixin, BaseEstimator):
+class ReservoirEnsembleClassifier(SequenceClassifierMixin, ClassifierMixin, BaseEstimator):
     """An ensemble of reservoir classifiers that differ only by their random weights.
 
     ``n_estimators`` clones of ``estimator`` are fitted on the same data,
@@ -80,6 +78,7 @@ class ReservoirEnsembleClassifier(ClassifierMixin, BaseEstimator):
             delayed(_fit_member)(m, X, y) for m in members)
         first = self.estimators_[0]
         self.classes_ = first.classes_
+        self._per_series = first._per_series
         self.n_features_in_ = first.n_features_in_
         if hasattr(first, "feature_names_in_"):
             self.feature_names_in_ = first.feature_names_in_
@@ -101,37 +100,12 @@ class ReservoirEnsembleClassifier(ClassifierMixin, BaseEstimator):
         n = float(len(self.estimators_))
         return [s / n for s in total] if isinstance(total, list) else total / n
 
-    def predict(self, X, *, initial_state=None):
-        """The class with the largest mean decision value, per series or per step."""
-        scores = self.decision_function(X, initial_state=initial_state)
-        if isinstance(scores, list):
-            return [self._labels(s) for s in scores]
-        return self._labels(scores)
+    def _probabilities(self, scores):
+        # The members' rule from decision values to probabilities, on the mean values.
+        return self.estimators_[0]._probabilities(scores)
 
-    def predict_proba(self, X, *, initial_state=None):
-        """Softmax of the mean decision values: a monotone score, not a calibrated probability."""
-        scores = self.decision_function(X, initial_state=initial_state)
-        member = self.estimators_[0]
-        if isinstance(scores, list):
-            return [member._softmax(s) for s in scores]
-        return member._softmax(scores)
-
-    def _labels(self, scores):
-        # The members share the classes and the rule from scores to labels.
-        return self.estimators_[0]._labels_from_scores(scores)
-
-    def score(self, X, y, sample_weight=None, *, initial_state=None):
-        """Accuracy, per series or pooled over the scored steps, as the members score."""
-        from sklearn.metrics import accuracy_score
-
-        y_pred = self.predict(X, initial_state=initial_state)
-        member = self.estimators_[0]
-        if getattr(member, "_per_series", False):
-            return float(accuracy_score(np.asarray(to_numpy(y) if hasattr(y, "shape") else y),
-                                        np.asarray(to_numpy(y_pred)), sample_weight=sample_weight))
-        washout = member.washout if initial_state is None else 0
-        t, p, w = pooled_steps(X, y, y_pred, washout=washout, sample_weight=sample_weight)
-        return float(accuracy_score(t.ravel(), p.ravel(), sample_weight=w))
+    def _scoring_washout(self):
+        return self.estimators_[0]._scoring_washout()
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "estimators_")

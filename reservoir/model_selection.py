@@ -43,7 +43,7 @@ from sklearn.metrics import (
 from sklearn.model_selection import BaseCrossValidator
 
 from ._backend import get_namespace, is_numpy, to_numpy
-from ._base import ForecastDivergenceWarning, pooled_steps
+from ._base import ForecastDivergenceWarning, labels_per_series, pooled_steps
 from ._validation import check_interval, is_multi_series
 from .metrics import nrmse, valid_prediction_time
 
@@ -119,15 +119,6 @@ def _estimator_washout(estimator):
     )
 
 
-def _labels_per_series(X, y):
-    """Whether y holds one label per series of X (sequence classification), not one per step."""
-    if not is_multi_series(X):
-        return False
-    if isinstance(y, (list, tuple)):
-        return all(np.ndim(v) == 0 for v in y)
-    return getattr(y, "ndim", None) == 1
-
-
 def _one_output(a):
     return a.reshape(-1) if a.ndim == 2 and a.shape[1] == 1 else a
 
@@ -143,7 +134,7 @@ class WashoutScorer:
     def __call__(self, estimator, X, y):
         """Score of ``estimator`` on inputs X and step-aligned targets y (higher is better)."""
         y_pred = estimator.predict(X)
-        if _labels_per_series(X, y):
+        if labels_per_series(X, y):
             # One label per series: the classifier pooled each series after its own
             # washout already, so there are no steps to leave out here.
             y_true, y_pred = np.asarray(to_numpy(y) if hasattr(y, "shape") else y), to_numpy(y_pred)

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import ClassifierMixin
-from sklearn.preprocessing import LabelEncoder
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from .._backend import device_kwargs, get_namespace, is_numpy, to_namespace, to_numpy
-from .._base import pooled_steps
-from .._validation import is_multi_series, validate_series
+from .._backend import device_kwargs, get_namespace, to_namespace
+from .._base import SequenceClassifierMixin, labels_per_series
+from .._validation import validate_series
 from ._base import ATTRIBUTES_DOC, PARAMS_DOC, RecurrentNetworkBase, check_bool, store_arguments
 from ._cells import make_cell
 from ._network import readout, run_network, state_to_array
@@ -29,21 +27,7 @@ from ._objectives import POOLINGS, pool, pool_weights
 __all__ = ["ElmanClassifier", "GRUClassifier", "LSTMClassifier"]
 
 
-def _labels_per_series(X, y):
-    """One label per series: several series and a flat sequence of scalars."""
-    if not is_multi_series(X) or y is None:
-        return False
-    if isinstance(y, (list, tuple)):
-        return len(y) > 0 and np.ndim(y[0]) == 0
-    shape = y.shape if hasattr(y, "shape") else np.asarray(y).shape
-    return len(shape) == 1
-
-
-def _host(a):
-    return to_numpy(a) if hasattr(a, "shape") and not isinstance(a, np.ndarray) else a
-
-
-class _RecurrentClassifier(ClassifierMixin, RecurrentNetworkBase):
+class _RecurrentClassifier(SequenceClassifierMixin, ClassifierMixin, RecurrentNetworkBase):
     """Fit, decision values, probabilities and accuracy shared by the classifiers."""
 
     def __init__(self, n_units=32, *, n_layers=1, bidirectional=False, washout=0,
@@ -57,51 +41,6 @@ class _RecurrentClassifier(ClassifierMixin, RecurrentNetworkBase):
         store_arguments(self, locals())
 
     # ------------------------------------------------------------------ labels
-
-    def _encode(self, y, per_series):
-        """Labels -> integer codes on the host, in y's structure; sets ``classes_``.
-
-        y is one flat sequence of labels (per series, or per step of one
-        series), a list of per-step label sequences (one per series), or an
-        array of shape (n_series, n_timesteps) of per-step labels.
-        """
-        from sklearn.utils import assert_all_finite
-        from sklearn.utils.validation import column_or_1d
-
-        if not isinstance(y, (list, tuple)):
-            y = np.asarray(_host(y))
-        if len(y) == 0:
-            raise ValueError("y is empty: found 0 labels, expected at least one")
-        as_list = isinstance(y, (list, tuple)) and not per_series and np.ndim(y[0]) != 0
-        as_grid = not isinstance(y, (list, tuple)) and not per_series and y.ndim == 2 \
-            and y.shape[1] > 1
-        if as_list:
-            pieces = []
-            for i, t in enumerate(y):
-                t = np.asarray(_host(t))
-                if t.ndim != 1:
-                    raise ValueError(
-                        f"y[{i}] must be 1-D (one label per time step), got shape {t.shape}")
-                pieces.append(t)
-            flat = np.concatenate(pieces)
-        elif as_grid:
-            flat = y.reshape(-1)
-        else:
-            flat = column_or_1d(_host(y), warn=True)
-        if flat.dtype.kind in "fc":
-            assert_all_finite(flat, input_name="y")
-        check_classification_targets(flat)
-        encoder = LabelEncoder().fit(flat)
-        self.classes_ = encoder.classes_
-        if len(self.classes_) < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes in y; got 1 class "
-                f"({self.classes_[0]!r})"
-            )
-        codes = encoder.transform(flat)
-        if as_list:
-            return np.split(codes, np.cumsum([len(p) for p in pieces])[:-1])
-        return codes.reshape(y.shape) if as_grid else codes
 
     def _targets(self, codes):
         """Training targets of integer codes: 0/1 for two classes, one-hot otherwise."""
@@ -139,13 +78,13 @@ class _RecurrentClassifier(ClassifierMixin, RecurrentNetworkBase):
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
                              "is None")
-        per_series = _labels_per_series(X, y)
+        per_series = labels_per_series(X, y)
         if per_series and self.bptt_steps is not None:
             raise ValueError(
                 f"bptt_steps={self.bptt_steps} applies to per-step labels; a label per series "
                 "is learned from the whole series: use bptt_steps=None"
             )
-        codes = self._encode(y, per_series)
+        codes = self._encode(y, per_series, X)
         # Labels are encoded on the host; the 0/1 targets go to X's namespace.
         first = X[0] if isinstance(X, (list, tuple)) and len(X) else X
         xp_data = get_namespace(first)
@@ -204,35 +143,6 @@ class _RecurrentClassifier(ClassifierMixin, RecurrentNetworkBase):
             return scores[:, 0] if binary else scores
         return batch.restore(readout(params, H), squeeze_output=binary)
 
-    def predict(self, X, *, initial_state=None):
-        """Predicted class per time step (or per series), in X's layout.
-
-        Labels are arrays of X's namespace and device when the classes are
-        numbers; string classes are returned as NumPy arrays.
-        """
-        scores = self.decision_function(X, initial_state=initial_state)
-        if isinstance(scores, list):
-            return [self._labels_from_scores(s) for s in scores]
-        return self._labels_from_scores(scores)
-
-    def _labels_from_scores(self, scores):
-        xp = get_namespace(scores)
-        if len(self.classes_) == 2:
-            codes = xp.astype(scores > 0, xp.int64)
-        else:
-            codes = xp.argmax(scores, axis=-1)
-        if is_numpy(xp) or self.classes_.dtype.kind not in "biuf":
-            return self.classes_[np.asarray(to_numpy(codes))]
-        classes = to_namespace(self.classes_, xp, **device_kwargs(scores, xp))
-        return xp.reshape(xp.take(classes, xp.reshape(codes, (-1,)), axis=0), codes.shape)
-
-    def predict_proba(self, X, *, initial_state=None):
-        """Class probabilities, shape (..., n_classes): the logistic or softmax of the logits."""
-        scores = self.decision_function(X, initial_state=initial_state)
-        if isinstance(scores, list):
-            return [self._probabilities(s) for s in scores]
-        return self._probabilities(scores)
-
     def _probabilities(self, scores):
         xp = get_namespace(scores)
         if len(self.classes_) == 2:
@@ -240,24 +150,6 @@ class _RecurrentClassifier(ClassifierMixin, RecurrentNetworkBase):
         z = scores - xp.max(scores, axis=-1, keepdims=True)
         e = xp.exp(z)
         return e / xp.sum(e, axis=-1, keepdims=True)
-
-    def score(self, X, y, sample_weight=None, *, initial_state=None):
-        """Accuracy, per series or pooled over every scored time step.
-
-        With one label per series, the fraction of series classified
-        correctly. With per-step labels, from the zero state the first
-        ``washout`` steps of each series are left out, as in ``fit``, and the
-        other steps of all series are pooled.
-        """
-        from sklearn.metrics import accuracy_score
-
-        y_pred = self.predict(X, initial_state=initial_state)
-        if self._per_series:
-            return float(accuracy_score(np.asarray(_host(y)), np.asarray(to_numpy(y_pred)),
-                                        sample_weight=sample_weight))
-        washout = self.washout if initial_state is None else 0
-        t, p, w = pooled_steps(X, y, y_pred, washout=washout, sample_weight=sample_weight)
-        return float(accuracy_score(t.ravel(), p.ravel(), sample_weight=w))
 
 
 def _class_doc(summary, equations, *, recurrent, extra, n_gates, state_extra, state_size,

@@ -198,6 +198,15 @@ class RecurrentOperator:
             return (self._W @ x.T).T
         return x @ self._Wt
 
+    def csr_arrays(self):
+        """(indptr, indices, data) of a NumPy CSR operator, for compiled loops."""
+        W = self._W
+        return W.indptr, W.indices, W.data
+
+    def dense_transposed(self):
+        """Wᵀ, C-contiguous, of a dense NumPy operator, for compiled loops."""
+        return self._Wt
+
 
 def solve_spd(A, B, *, check_condition=False):
     """Solve ``A X = B`` for symmetric positive-definite ``A`` by Cholesky.

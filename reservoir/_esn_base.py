@@ -330,6 +330,64 @@ class ReadoutEstimatorBase(ReservoirEstimatorBase):
         self._readout_functions = {}
         self.n_outputs_ = n_outputs
 
+    def ridge_path(self, alphas):
+        """Copies of this fitted model whose ridge readouts are re-solved for each penalty.
+
+        The reservoir's states are harvested once, in ``fit``; every penalty
+        is then solved from the kept statistics with one eigendecomposition
+        of their Gram matrix (:meth:`reservoir.readout.RidgeReadout.ridge_path`),
+        so a search over ``alpha`` costs no further pass over the data. Each
+        copy shares the reservoir, the fitted data's end state and the
+        statistics with this model, and has its own ``alpha`` (or its
+        ``readout``'s) set, so ``get_params`` describes it.
+
+        Parameters
+        ----------
+        alphas : sequence of float
+            Non-negative ridge penalties.
+
+        Returns
+        -------
+        list of fitted estimators of this class, one per penalty
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from reservoir import ESNRegressor
+        >>> series = np.sin(0.1 * np.arange(2001))[:, None]
+        >>> esn = ESNRegressor(n_units=50, washout=100, random_state=0)
+        >>> esn = esn.fit(series[:1500], series[1:1501])
+        >>> models = esn.ridge_path([1e-8, 1e-2, 10.0])
+        >>> [m.alpha for m in models]
+        [1e-08, 0.01, 10.0]
+        >>> continued = [m.predict(series[1500:-1], initial_state="continue") for m in models]
+        >>> errors = [float(np.abs(p - series[1501:]).max()) for p in continued]
+        >>> errors[0] < errors[2]
+        True
+        """
+        import copy
+
+        from sklearn.base import clone
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self)
+        if not isinstance(self.readout_, RidgeReadout):
+            raise TypeError(
+                "ridge_path re-solves a ridge readout from its statistics; this model's readout "
+                f"is a {type(self.readout_).__name__}"
+            )
+        models = []
+        for readout in self.readout_.ridge_path(alphas):
+            model = copy.copy(self)
+            if getattr(self, "readout", None) is None:
+                model.alpha = readout.alpha
+            else:
+                model.readout = clone(self.readout).set_params(alpha=readout.alpha)
+            model.readout_ = readout
+            model._readout_functions = {}
+            models.append(model)
+        return models
+
     def readout_function(self, like=None):
         """The fitted readout as a function ``(states, inputs) -> outputs``.
 

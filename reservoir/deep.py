@@ -180,7 +180,9 @@ class _LayeredStates:
 
     def _generate(self, n_steps, readout, initial_state, previous_output, *, inputs=None):
         states = self._split(initial_state)
-        stacked = _StackedReadout(self, states[1:], readout)
+        # One layer: the readout itself, so that the loop is the ESN's (fused
+        # when it can be) and one layer stays exactly an ESNRegressor.
+        stacked = readout if len(states) == 1 else _StackedReadout(self, states[1:], readout)
         out, first = self.reservoirs_[0].generate(n_steps, readout=stacked,
                                                    initial_state=states[0],
                                                    previous_output=previous_output, inputs=inputs)

@@ -254,7 +254,8 @@ class Reservoir:
             chunk_size = chunk_length(int(inputs.shape[0]), self.n_units)
         yield from iter_states(
             self._cast(inputs, prep), prep.operator, prep.W_in_t, prep.bias,
-            leak_rate=self.leak_rate, activation=prep.f, initial_state=x0, chunk_size=chunk_size,
+            leak_rate=self.leak_rate, activation=prep.f, activation_name=self.activation,
+            initial_state=x0, chunk_size=chunk_size,
             teacher=None if previous_outputs is None else self._cast(previous_outputs, prep),
             W_fb_t=prep.W_fb_t, noise=noise,
         )
@@ -432,10 +433,15 @@ class Reservoir:
             if tuple(inputs.shape) != (y0.shape[0], n_steps, self.n_features):
                 raise ValueError(f"inputs must have shape ({y0.shape[0]}, {n_steps}, "
                                  f"{self.n_features}), got {tuple(inputs.shape)}")
+        # A linear readout on [u; x; x^2] (ReadoutFunction) describes itself in
+        # blocks, which lets the loop fuse it with the update step.
+        linear = getattr(readout, "linear_parts", None)
         outputs, x = closed_loop(
             prep.operator, initial_state=x0, previous_output=y0, n_steps=int(n_steps),
             leak_rate=self.leak_rate, activation=prep.f, readout=readout, bias=prep.bias,
             W_in_t=prep.W_in_t, W_fb_t=prep.W_fb_t, inputs=inputs, feedback=feedback,
+            activation_name=self.activation,
+            linear_readout=None if linear is None else linear(self.n_features, self.n_units),
         )
         if one:
             return outputs[0, ...], x[0, ...]

@@ -210,7 +210,10 @@ def test_model_fitted_on_another_namespace_loads_on_the_host(tmp_path):
     save(est, tmp_path / "m.rsv")
     loaded = load(tmp_path / "m.rsv")
     assert isinstance(loaded._final_state, np.ndarray)
-    np.testing.assert_array_equal(loaded.forecast(5), np.asarray(est.forecast(5)))
+    # NumPy may run the loop compiled (Numba), which rounds differently from
+    # array-api-strict's loop: equal to rounding, as across backends.
+    np.testing.assert_allclose(loaded.forecast(5), np.asarray(est.forecast(5)), rtol=1e-12,
+                               atol=1e-14)
 
 
 @pytest.mark.gpu

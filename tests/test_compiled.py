@@ -1,0 +1,139 @@
+"""The compiled loops (Numba) and the NumPy loop against one plain reference loop.
+
+Every case runs twice: with ``RESERVOIR_COMPILED=0`` (the NumPy/SciPy path)
+and ``RESERVOIR_COMPILED=always`` (the compiled loops whatever the batch
+size; skipped when Numba is not installed).
+"""
+
+import numpy as np
+import pytest
+
+from reservoir import ESNRegressor, Reservoir
+from reservoir._states import compiled_kernels
+from reservoir.initializers import bias_vector, input_weights, recurrent_weights
+from reservoir.readout import ReadoutFunction
+
+ACTIVATIONS = {
+    "tanh": np.tanh,
+    "identity": lambda z: z,
+    "relu": lambda z: np.maximum(z, 0.0),
+    "sigmoid": lambda z: 0.5 * (1.0 + np.tanh(0.5 * z)),
+}
+
+
+@pytest.fixture(params=["numpy", "compiled"])
+def path(request, monkeypatch):
+    if request.param == "compiled":
+        pytest.importorskip("numba", reason="Numba is not installed (pip install 'reservoir-esn[numba]')")
+        monkeypatch.setenv("RESERVOIR_COMPILED", "always")
+        assert compiled_kernels(1000, 1000) is not None
+    else:
+        monkeypatch.setenv("RESERVOIR_COMPILED", "0")
+        assert compiled_kernels() is None
+    return request.param
+
+
+def make(n_units, *, density, activation="tanh", leak_rate=0.4, n_features=2, W_fb=None,
+         dtype="float64"):
+    return Reservoir(recurrent_weights(n_units, spectral_radius=0.9, density=density, random_state=0),
+                     input_weights(n_units, n_features, input_scaling=0.6, random_state=1),
+                     bias_vector(n_units, bias_scaling=0.4, random_state=2), W_fb=W_fb,
+                     leak_rate=leak_rate, activation=activation, dtype=dtype)
+
+
+def reference(res, U, x0, fed_back=None, noise=None):
+    """x(t) = (1-a) x(t-1) + a f(W x(t-1) + W_in u(t) [+ W_fb y(t-1)] + b [+ noise]), one at a time."""
+    f = ACTIVATIONS[res.activation]
+    W = res.W.toarray() if hasattr(res.W, "toarray") else res.W
+    x, out = x0.astype(np.float64), []
+    for t in range(U.shape[0]):
+        z = W @ x + res.W_in @ U[t] + res.bias
+        if fed_back is not None:
+            z = z + res.W_fb @ fed_back[t]
+        if noise is not None:
+            z = z + noise[t]
+        x = (1 - res.leak_rate) * x + res.leak_rate * f(z)
+        out.append(x)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("n_units, density", [(40, 0.3), (250, 0.03)])   # dense and CSR products
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_states_of_one_series(path, n_units, density, activation):
+    res = make(n_units, density=density, activation=activation)
+    U = np.random.default_rng(3).standard_normal((120, 2))
+    x0 = np.random.default_rng(4).uniform(-1, 1, n_units)
+    np.testing.assert_allclose(res.run(U, x0), reference(res, U, x0), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("density", [0.3, 0.02])
+def test_batched_and_ragged_series(path, density):
+    res = make(220, density=density)
+    rng = np.random.default_rng(5)
+    series = [rng.standard_normal((n, 2)) for n in (70, 33, 51)]
+    states = res.run(series)
+    for s, S in zip(series, states, strict=True):
+        np.testing.assert_allclose(S, reference(res, s, np.zeros(220)), rtol=1e-12, atol=1e-12)
+
+
+def test_teacher_forced_feedback_and_noise(path):
+    W_fb = np.random.default_rng(6).uniform(-0.3, 0.3, (60, 1))
+    res = make(60, density=0.2, W_fb=W_fb)
+    rng = np.random.default_rng(7)
+    U, fed = rng.standard_normal((1, 90, 2)), rng.standard_normal((1, 90, 1))
+    noise = 0.01 * rng.standard_normal((1, 90, 60))
+    S = np.concatenate([s for _, s in res.iter_states(U, previous_outputs=fed, chunk_size=25,
+                                                      noise=lambda t0, shape: noise[:, t0:t0 + shape[1]])],
+                       axis=1)
+    np.testing.assert_allclose(S[0], reference(res, U[0], np.zeros(60), fed[0], noise[0]),
+                               rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("density", [0.3, 0.02])
+def test_float32_stays_float32(path, density):
+    res32 = make(210, density=density, dtype="float32")
+    U = np.random.default_rng(8).standard_normal((100, 2))
+    S = res32.run(U)
+    assert S.dtype == np.float32
+    np.testing.assert_allclose(S, reference(res32, U, np.zeros(210)), rtol=0, atol=2e-5)
+
+
+@pytest.mark.parametrize("density", [0.3, 0.02])
+@pytest.mark.parametrize("features", [("constant", "state"), ("input", "state", "squared_state"),
+                                      ("constant", "input", "squared_state")])
+def test_closed_loop_with_a_linear_readout(path, density, features):
+    res = make(205, density=density, n_features=2)
+    rng = np.random.default_rng(9)
+    width = 2 * ("input" in features) + 205 * ("state" in features) + 205 * ("squared_state" in features)
+    readout = ReadoutFunction(0.05 * rng.standard_normal((2, width)), rng.standard_normal(2), features)
+    x0, y0 = rng.uniform(-1, 1, (3, 205)), rng.standard_normal((3, 2))
+    out, xT = res.generate(40, readout=readout, initial_state=x0, previous_output=y0)
+    # By hand: u(t) = y(t-1), the plain readout after each step.
+    x, y = x0.copy(), y0.copy()
+    for t in range(40):
+        x = np.stack([reference(res, y[i:i + 1], x[i])[0] for i in range(3)])
+        y = readout(x, y)
+        np.testing.assert_allclose(out[:, t], y, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(xT, x, rtol=1e-10, atol=1e-12)
+
+
+def test_estimator_results_agree_across_paths(monkeypatch):
+    pytest.importorskip("numba", reason="Numba is not installed")
+    t = np.arange(1500) * 0.1
+    # A little noise keeps the readout's normal equations well conditioned, so
+    # that rounding differences stay at rounding level in the outputs.
+    series = (np.column_stack([np.sin(t), np.cos(0.5 * t)])
+              + 0.05 * np.random.default_rng(0).standard_normal((1500, 2)))
+    results = {}
+    for mode in ("0", "always"):
+        monkeypatch.setenv("RESERVOIR_COMPILED", mode)
+        esn = ESNRegressor(n_units=150, leak_rate=0.5, washout=50, random_state=0)
+        esn.fit(series[:1000], series[1:1001])
+        results[mode] = (esn.readout_._accumulator.xx, esn.predict(series[1000:1200]),
+                         esn.forecast(100))
+    # The statistics agree to rounding; the coefficients of this nearly collinear
+    # readout amplify it, the one-step outputs much less, and the closed loop
+    # feeds it back for 100 steps.
+    for (a, b), tol in zip(zip(results["0"], results["always"], strict=True), (1e-9, 1e-7, 1e-5),
+                           strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=tol)

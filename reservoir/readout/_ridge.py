@@ -117,6 +117,25 @@ class ReadoutFunction:
     def __call__(self, states, inputs):
         return readout_features(inputs, states, self.features) @ self.coef_t + self.intercept
 
+    def linear_parts(self, n_inputs, n_units):
+        """The readout as blocks: (W_u (d, k), W_x (N, k), W_x² (N, k), c (k,)).
+
+        y = u W_u + x W_x + x² W_x² + c, with an absent feature's block
+        having no rows: the form a fused closed loop evaluates without
+        concatenating features at every step.
+        """
+        xp = get_namespace(self.coef_t)
+        k = self.coef_t.shape[1]
+        blocks, start = [], 0
+        for name, width in (("input", n_inputs), ("state", n_units), ("squared_state", n_units)):
+            if name in self.features:
+                blocks.append(self.coef_t[start:start + width, :])
+                start += width
+            else:
+                blocks.append(xp.zeros((0, k), dtype=self.coef_t.dtype,
+                                       **device_kwargs(self.coef_t, xp)))
+        return (*blocks, self.intercept)
+
 
 class GramAccumulator:
     """Running centred second moments of features X and targets Y.
@@ -176,6 +195,60 @@ class GramAccumulator:
         self.n_samples = n
         return self
 
+    def merge(self, other):
+        """Add the statistics of ``other``, accumulated over other rows.
+
+        The result is that of one accumulator updated with both sets of rows
+        (to rounding): the centred sums combine by the pairwise update of
+        Chan, Golub & LeVeque (1979), so that partial statistics from
+        separate series, time chunks or workers reduce in any order or tree.
+        Arrays are replaced, never written in place, so a shallow copy of an
+        accumulator can be merged without changing the original.
+
+        Parameters
+        ----------
+        other : GramAccumulator
+            Of the same number of features and targets and the same
+            ``fit_intercept``.
+
+        Returns
+        -------
+        self
+        """
+        if (tuple(other.xx.shape) != tuple(self.xx.shape)
+                or tuple(other.xy.shape) != tuple(self.xy.shape)
+                or bool(other.fit_intercept) != bool(self.fit_intercept)):
+            raise ValueError(
+                "cannot merge statistics of different shapes or intercept settings: "
+                f"({self.xy.shape[0]} features, {self.xy.shape[1]} targets, fit_intercept="
+                f"{self.fit_intercept}) and ({other.xy.shape[0]} features, {other.xy.shape[1]} "
+                f"targets, fit_intercept={other.fit_intercept})"
+            )
+        n_a, n_b = self.n_samples, other.n_samples
+        if n_b == 0:
+            return self
+        if n_a == 0:
+            # Arrays are never written in place, so sharing other's is safe.
+            self.xx, self.xy = other.xx, other.xy
+            self.mean_x, self.mean_y = other.mean_x, other.mean_y
+            self.n_samples = n_b
+            return self
+        if not self.fit_intercept:
+            self.xx = self.xx + other.xx
+            self.xy = self.xy + other.xy
+            self.n_samples = n_a + n_b
+            return self
+        n = n_a + n_b
+        dx = other.mean_x - self.mean_x
+        dy = other.mean_y - self.mean_y
+        w = n_a * n_b / n
+        self.xx = self.xx + other.xx + w * (dx[:, None] * dx[None, :])
+        self.xy = self.xy + other.xy + w * (dx[:, None] * dy[None, :])
+        self.mean_x = self.mean_x + dx * (n_b / n)
+        self.mean_y = self.mean_y + dy * (n_b / n)
+        self.n_samples = n
+        return self
+
     def solve(self, alpha):
         """Ridge coefficients (F, k) and intercept (k,), in float64.
 
@@ -202,11 +275,65 @@ class GramAccumulator:
                 scipy.linalg.LinAlgWarning, stacklevel=3,
             )
             coef = solve_symmetric_lstsq(A, self.xy)
+        return coef, self._intercept(coef)
+
+    def _intercept(self, coef):
+        xp = get_namespace(self.xx)
         if self.fit_intercept:
-            intercept = self.mean_y - self.mean_x @ coef
-        else:
-            intercept = xp.zeros((self.xy.shape[1],), dtype=xp.float64, **device_kwargs(self.xy, xp))
-        return coef, intercept
+            return self.mean_y - self.mean_x @ coef
+        return xp.zeros((self.xy.shape[1],), dtype=xp.float64, **device_kwargs(self.xy, xp))
+
+    def solve_path(self, alphas):
+        """Ridge solutions for several penalties from one eigendecomposition.
+
+        With A = V diag(w) Vᵀ the accumulated Gram matrix (``eigh``, once,
+        kept until the statistics change), the solution for a penalty alpha
+        is V diag(1 / (w + alpha)) Vᵀ XᵀY: each extra penalty costs two
+        products instead of a factorisation. Eigenvalues of w + alpha below
+        F eps max|w| are dropped (the minimum-norm solution), so alpha=0
+        with collinear features stays finite; for alpha > 0 the result
+        equals :meth:`solve` to rounding.
+
+        Parameters
+        ----------
+        alphas : sequence of float
+            Non-negative penalties.
+
+        Returns
+        -------
+        list of (coef (F, k), intercept (k,)) in float64, one per penalty
+        """
+        xp = get_namespace(self.xx)
+        if self.n_samples == 0:
+            raise ValueError("no samples were accumulated; the readout has nothing to fit")
+        alphas = [float(check_interval("alpha", a, low=0)) for a in alphas]
+        cache = getattr(self, "_eigh", None)
+        if cache is None or cache[0] is not self.xx:
+            # Arrays are replaced on every update, never written in place, so the
+            # identity of xx tells whether the decomposition is still current.
+            if is_numpy(xp):
+                w, V = scipy.linalg.eigh(self.xx, check_finite=False)
+            else:
+                w, V = xp.linalg.eigh(self.xx)
+            cache = self._eigh = (self.xx, w, V, V.T @ self.xy)
+        _, w, V, projected = cache
+        eps = float(xp.finfo(xp.float64).eps)
+        out = []
+        for alpha in alphas:
+            shifted = w + alpha
+            cutoff = w.shape[0] * eps * float(xp.max(xp.abs(shifted)))
+            keep = shifted > cutoff
+            inverse = xp.where(keep, 1.0 / xp.where(keep, shifted, xp.ones_like(shifted)),
+                               xp.zeros_like(shifted))
+            coef = V @ (inverse[:, None] * projected)
+            out.append((coef, self._intercept(coef)))
+        return out
+
+    def __getstate__(self):
+        # The eigendecomposition is a cache of the statistics, rebuilt on demand.
+        state = dict(self.__dict__)
+        state.pop("_eigh", None)
+        return state
 
 
 class RidgeReadout(RegressorMixin, BaseEstimator):
@@ -304,11 +431,40 @@ class RidgeReadout(RegressorMixin, BaseEstimator):
         -------
         self
         """
-        xp = get_namespace(accumulator.xx)
         check_interval("alpha", self.alpha, low=0)
+        return self._store(accumulator, *accumulator.solve(float(self.alpha)), dtype=dtype,
+                           y_one_d=y_one_d)
+
+    def ridge_path(self, alphas):
+        """Copies of this fitted readout re-solved for each penalty in ``alphas``.
+
+        One eigendecomposition of the kept statistics serves every penalty
+        (:meth:`GramAccumulator.solve_path`), so a search over the ridge
+        penalty costs no new pass over the data. The copies share the
+        statistics (never modified in place) and the dtype of ``coef_``.
+
+        Parameters
+        ----------
+        alphas : sequence of float
+
+        Returns
+        -------
+        list of RidgeReadout
+        """
+        check_is_fitted(self)
+        accumulator = self._accumulator
+        readouts = []
+        for alpha, (coef, intercept) in zip(alphas, accumulator.solve_path(alphas), strict=True):
+            readout = type(self)(alpha=alpha, fit_intercept=self.fit_intercept)
+            readouts.append(readout._store(accumulator, coef, intercept, dtype=self.coef_.dtype,
+                                           y_one_d=self._y_one_d))
+        return readouts
+
+    def _store(self, accumulator, coef, intercept, *, dtype, y_one_d):
+        """Set ``coef_`` and ``intercept_`` from a float64 solution, in ``dtype``."""
+        xp = get_namespace(accumulator.xx)
         if dtype is None:
             dtype = xp.float64
-        coef, intercept = accumulator.solve(float(self.alpha))
         coef = xp.astype(coef.T, dtype)
         intercept = xp.astype(intercept, dtype)
         self._accumulator = accumulator

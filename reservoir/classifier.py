@@ -17,6 +17,8 @@ from ._esn_base import (
 )
 from ._rows import StepCollector, step_mask, take_rows
 from ._validation import check_generator, validate_series
+from .distributed import fit as fit_distributed
+from .distributed import is_dask_collection
 from .readout import readout_features
 
 __all__ = ["ESNClassifier"]
@@ -168,15 +170,19 @@ class ESNClassifier(SequenceClassifierMixin, ClassifierMixin, ReadoutEstimatorBa
         y : array-like of shape (n_timesteps,) (per step; or a list of such
             per series) or (n_series,) (one label per series)
 
+        X and y may also be Dask collections (a 3-D array chunked along
+        series, a bag or a list of delayed series, or one series chunked in
+        time): the fit then runs on the Dask cluster, see
+        :func:`reservoir.distributed.fit`.
+
         Returns
         -------
         self
         """
+        if is_dask_collection(X):
+            return fit_distributed(self, X, y)
         features = self._validate_readout_params()
-        if self.pooling not in ("mean", "last"):
-            raise ValueError(f"pooling must be 'mean' or 'last', got {self.pooling!r}")
-        if not isinstance(self.bidirectional, (bool, np.bool_)):
-            raise TypeError(f"bidirectional must be a bool, got {self.bidirectional!r}")
+        self._validate_classifier_params()
         if y is None:
             raise ValueError("ESNClassifier requires y to be passed, but the target y is None")
         per_series = labels_per_series(X, y)
@@ -195,8 +201,33 @@ class ESNClassifier(SequenceClassifierMixin, ClassifierMixin, ReadoutEstimatorBa
         xp = batch.xp
         dtype = self._target_dtype(xp)
         self._draw(self.n_features_in_, check_generator(self.random_state))
-        inputs = self._training_inputs(batch.data, dtype)
         accumulator = self._accumulator(features, int(Y.shape[-1]), batch.data)
+        final = self._accumulate_batch(accumulator, batch, Y, features, per_series)
+        self._finish_fit(accumulator, features, n_outputs=int(Y.shape[-1]), y_one_d=False,
+                         dtype=dtype)
+        self._final_state = final
+        self._fit_layout = batch.layout
+        self._one_step_ahead = False
+        self.final_state_ = (self._final_state[0, ...] if batch.layout == "single"
+                             else self._final_state)
+        return self
+
+    def _validate_classifier_params(self):
+        if self.pooling not in ("mean", "last"):
+            raise ValueError(f"pooling must be 'mean' or 'last', got {self.pooling!r}")
+        if not isinstance(self.bidirectional, (bool, np.bool_)):
+            raise TypeError(f"bidirectional must be a bool, got {self.bidirectional!r}")
+
+    def _accumulate_batch(self, accumulator, batch, Y, features, per_series):
+        """Add a validated batch's training rows to ``accumulator``; return the final states.
+
+        The rows are the pooled features of each series (per-series labels)
+        or the steps after the washout (per-step labels). Shared by ``fit``
+        and by the partial statistics of :mod:`reservoir.distributed`.
+        """
+        xp = batch.xp
+        dtype = self._target_dtype(xp)
+        inputs = self._training_inputs(batch.data, dtype)
         noise = self._noise(xp, dtype, batch.data)
         final = StepCollector(np.asarray(batch.lengths) - 1)
         if per_series:
@@ -211,14 +242,7 @@ class ESNClassifier(SequenceClassifierMixin, ClassifierMixin, ReadoutEstimatorBa
                     accumulator.update(take_rows(F, index, xp),
                                        take_rows(Y[:, t0:t0 + S.shape[1], :], index, xp))
                 final.update(S, t0, xp)
-        self._finish_fit(accumulator, features, n_outputs=int(Y.shape[-1]), y_one_d=False,
-                         dtype=dtype)
-        self._final_state = final.result(xp)
-        self._fit_layout = batch.layout
-        self._one_step_ahead = False
-        self.final_state_ = (self._final_state[0, ...] if batch.layout == "single"
-                             else self._final_state)
-        return self
+        return final.result(xp)
 
     def _n_features_out(self, features):
         n = super()._n_features_out(features)

@@ -18,6 +18,8 @@ from ._esn_base import (
 )
 from ._rows import StepCollector, rows_at, take_rows
 from ._validation import check_generator, check_interval, validate_series
+from .distributed import fit as fit_distributed
+from .distributed import is_dask_collection
 from .readout import OnlineReadout, RidgeReadout, readout_features
 
 __all__ = ["ESNRegressor"]
@@ -166,11 +168,18 @@ class ESNRegressor(SequenceRegressorMixin, RegressorMixin, ReadoutEstimatorBase)
         y : array-like of shape (n_timesteps,) or (n_timesteps, n_outputs),
             or the same per series, aligned step by step with X
 
+        X and y may also be Dask collections (a 3-D array chunked along
+        series, a bag or a list of delayed series, or one series chunked in
+        time): the fit then runs on the Dask cluster, see
+        :func:`reservoir.distributed.fit`.
+
         Returns
         -------
         self
         """
         self._end_stream()
+        if is_dask_collection(X):
+            return fit_distributed(self, X, y)
         return self._learn(X, y, min_length=self.washout + 1)
 
     def partial_fit(self, X, y):

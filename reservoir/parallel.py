@@ -16,6 +16,7 @@ feedback function that cuts the neighbourhoods, run on the shared reservoir
 from __future__ import annotations
 
 import numpy as np
+from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
@@ -37,6 +38,10 @@ BOUNDARIES = ("periodic", "zero")
 _GROUP_PARAMS = ("n_units", "spectral_radius", "leak_rate", "input_scaling", "bias_scaling",
                  "density", "in_degree", "input_density", "topology", "distribution",
                  "activation", "alpha", "washout", "readout_features", "noise_level", "dtype")
+
+
+def _fit_group(estimator, X, y):
+    return estimator.fit(X, y)
 
 
 def _divisors(n):
@@ -159,6 +164,12 @@ class ParallelESNRegressor(SequenceRegressorMixin, RegressorMixin, BaseEstimator
     shared_weights : bool, default=True
         One reservoir and readout for every group (translation-invariant
         systems), or one each.
+    n_jobs : int, optional
+        With ``shared_weights=False``, the groups' reservoirs and readouts
+        are fitted independently, in parallel with joblib (None: one at a
+        time; -1: every core). ``joblib.parallel_config(backend="dask")``
+        sends the groups to a Dask cluster. With shared weights there is one
+        fit, and n_jobs does nothing.
 {COMMON_TAIL_DOC}
     Attributes
     ----------
@@ -205,7 +216,7 @@ class ParallelESNRegressor(SequenceRegressorMixin, RegressorMixin, BaseEstimator
                  topology="random", distribution="normal", activation="tanh", alpha=1e-6,
                  washout=0, readout_features=("constant", "input", "state"), noise_level=0.0,
                  input_noise=0.0, n_groups=None, locality=1, boundary="periodic",
-                 shared_weights=True, random_state=None, dtype="float64"):
+                 shared_weights=True, random_state=None, dtype="float64", n_jobs=None):
         self.n_units = n_units
         self.spectral_radius = spectral_radius
         self.leak_rate = leak_rate
@@ -228,6 +239,7 @@ class ParallelESNRegressor(SequenceRegressorMixin, RegressorMixin, BaseEstimator
         self.shared_weights = shared_weights
         self.random_state = random_state
         self.dtype = dtype
+        self.n_jobs = n_jobs
 
     # ------------------------------------------------------------------ parameters
 
@@ -344,11 +356,13 @@ class ParallelESNRegressor(SequenceRegressorMixin, RegressorMixin, BaseEstimator
             final = xp.reshape(group.final_state_, (batch.n_series, -1))
             self._coupled = None
         else:
-            self.estimators_ = [
-                self._group_estimator(child).fit(*self._series(
+            # Independent fits: joblib runs them in parallel (in processes, or
+            # on a Dask cluster under joblib.parallel_config(backend="dask")).
+            self.estimators_ = Parallel(n_jobs=self.n_jobs)(
+                delayed(_fit_group)(self._group_estimator(child), *self._series(
                     self._group_block(inputs, g), self._group_block(Y, g), batch.lengths))
                 for g, child in enumerate(rng.spawn(n_groups))
-            ]
+            )
             final = xp.concat([group.final_state_ for group in self.estimators_], axis=1)
             self._coupled = Reservoir.block_diagonal([e.reservoir_ for e in self.estimators_])
         self.neighbourhoods_ = sites

@@ -38,7 +38,7 @@ import uuid
 
 import numpy as np
 
-from ._backend import to_numpy
+from ._backend import device_kwargs, to_numpy
 from ._rows import StepCollector, rows_at, step_mask
 from ._validation import check_generator, check_interval, validate_series
 
@@ -166,7 +166,8 @@ def _partial_statistics(model, X, y, rng, washout, own, min_length):
 
         teacher = None
         if model._feedback() is not None:
-            zeros = xp.zeros((batch.n_series, int(Y.shape[2])), dtype=dtype)
+            zeros = xp.zeros((batch.n_series, int(Y.shape[2])), dtype=dtype,
+                             **device_kwargs(Y, xp))
             teacher = _shift_right(Y, zeros)
         inputs = model._training_inputs(batch.data, dtype)
         collector = StepCollector(np.asarray(batch.lengths) - 1)

@@ -206,6 +206,36 @@ def test_fit_of_one_series_uses_the_washout_as_overlap(da, mackey_glass_series):
         ESNRegressor(n_units=30, washout=0).fit(chunked, y)
 
 
+def test_per_step_classification_of_one_series_in_time_chunks(da):
+    from reservoir.distributed import fit
+
+    _no_client()
+    rng = np.random.default_rng(5)
+    labels = np.repeat(rng.integers(0, 3, size=40), 25)            # 1000 steps, runs of 25
+    X = np.eye(3)[labels] + 0.3 * rng.standard_normal((1000, 3))
+    params = dict(n_units=30, washout=10, alpha=1e-2, random_state=0)
+    reference = ESNClassifier(**params).fit(X, labels)
+    chunked = da.from_array(X, chunks=(250, 3))
+    exact = fit(ESNClassifier(**params), chunked, labels, overlap=1000)
+    assert relative_error(exact.readout_.coef_, reference.readout_.coef_) < 1e-10
+    approximate = ESNClassifier(**params).fit(chunked, labels)     # overlap = washout = 10
+    assert 1e-8 < relative_error(approximate.readout_.coef_, reference.readout_.coef_) < 0.5
+    assert_array_equal(exact.predict(X), reference.predict(X))
+    with pytest.raises(ValueError, match="bidirectional"):
+        ESNClassifier(**params, bidirectional=True).fit(chunked, labels)
+
+
+def test_training_noise_is_drawn_per_block_and_reproducible(da, series):
+    _no_client()
+    X, y = series
+    chunked = da.from_array(X, chunks=(4, 150, 3))
+    noisy = [ESNRegressor(**MODEL, noise_level=1e-2, input_noise=1e-2).fit(chunked, y)
+             for _ in range(2)]
+    assert_array_equal(noisy[0].readout_.coef_, noisy[1].readout_.coef_)
+    clean = ESNRegressor(**MODEL).fit(chunked, y)
+    assert relative_error(noisy[0].readout_.coef_, clean.readout_.coef_) > 1e-4
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda da, X, y: (ESNRegressor(readout=RLSReadout()), da.from_array(X), y), "step after step"),
     (lambda da, X, y: (ESNRegressor(washout=5), da.from_array(X[0]), y[0, :100]), "150 time steps"),
@@ -276,6 +306,26 @@ def test_fit_from_an_array_chunked_along_series_matches_the_in_memory_fit(
     assert_same_fit(model, reference)
     assert isinstance(model.readout_.coef_, np.ndarray)
     assert_allclose(model.predict(X[:, :20]), reference.predict(X[:, :20]), rtol=1e-9, atol=1e-9)
+
+
+def test_the_model_goes_to_every_worker_once_and_tasks_refer_to_it(client, da, series,
+                                                                   monkeypatch):
+    from distributed import Client, Future
+
+    scattered = []
+    original = Client.scatter
+
+    def recording_scatter(self, data, **kwargs):
+        future = original(self, data, **kwargs)
+        scattered.append((data, kwargs, future, self.who_has(future)))
+        return future
+
+    monkeypatch.setattr(Client, "scatter", recording_scatter)
+    X, y = series
+    model = ESNRegressor(**MODEL).fit(da.from_array(X, chunks=(2, 150, 3)), y)
+    ((data, kwargs, future, who_has),) = scattered       # once for six tasks
+    assert data is model and kwargs["broadcast"] and isinstance(future, Future)
+    assert set(who_has[future.key]) == set(client.scheduler_info()["workers"])
 
 
 def test_deep_esn_and_one_dimensional_targets_from_a_cluster(client, da, series):

@@ -1,5 +1,8 @@
 """Command-line entry: ``python -m benchmarks [quick|full] [options]``.
 
+``python -m benchmarks speed [quick|full] [options]`` runs the speed suite
+instead (:mod:`benchmarks.speed`).
+
 Runs the chosen tasks for the chosen models, prints a table (task, model,
 metric mean and spread, training and prediction time), and writes
 ``results.json`` (with the machine's description) and PNG figures to the
@@ -63,6 +66,10 @@ def build_parser():
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["speed"]:
+        from .speed import main as speed
+
+        return speed(argv[1:])
     args = build_parser().parse_args(argv)
     backend = Backend(args.backend)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -433,7 +433,8 @@ def test_grid_search_on_the_dask_joblib_backend_equals_the_sequential_search(
     sequential = _searches(n_jobs=1).fit(X, y)
     with get_task_stream(client) as stream, joblib.parallel_config(backend="dask"):
         on_cluster = _searches(n_jobs=-1).fit(X, y)
-    assert len(stream.data) >= 6 * 3          # the candidates' fits ran on the workers
+    # The fits ran on the workers (joblib batches them into tasks as it sees fit).
+    assert stream.data and {t["worker"] for t in stream.data} <= set(client.scheduler_info()["workers"])
     assert on_cluster.best_params_ == sequential.best_params_
     for key in ("mean_test_score", *(f"split{i}_test_score" for i in range(3))):
         assert_allclose(on_cluster.cv_results_[key], sequential.cv_results_[key], rtol=1e-12)
@@ -453,7 +454,7 @@ def test_parallel_groups_and_ensemble_members_fit_on_the_dask_backend(client):
     sequential = ParallelESNRegressor(**params).fit(field[:-1], field[1:])
     with get_task_stream(client) as stream, joblib.parallel_config(backend="dask"):
         on_cluster = ParallelESNRegressor(**params, n_jobs=-1).fit(field[:-1], field[1:])
-    assert len(stream.data) >= 4
+    assert stream.data                         # the groups' fits ran on the workers
     for a, b in zip(on_cluster.estimators_, sequential.estimators_, strict=True):
         assert_array_equal(a.readout_.coef_, b.readout_.coef_)
     assert_array_equal(on_cluster.forecast(5), sequential.forecast(5))

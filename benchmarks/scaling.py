@@ -6,7 +6,7 @@ array of many series (chunked along series, generated on the workers) on a
 workers, and prints the throughput (time steps per second) against the
 number of workers, next to the in-memory fit in one process, with the cost
 model's numbers: the bytes of the scattered model, of one task's partial
-statistics, and the bytes the workers sent each other.
+statistics, and the bytes the workers sent (to one another and to the client).
 
 ``python -m benchmarks.scaling overlap`` fits one long Mackey-Glass series
 in time chunks (:func:`reservoir.distributed.fit` with ``overlap``) and
@@ -72,7 +72,7 @@ def _statistics_bytes(n_readout_features, n_outputs):
 
 
 def _worker_bytes_sent(client):
-    """Bytes the workers have sent one another so far (dask.distributed's own count)."""
+    """Bytes the workers have sent so far, to one another and to the client (dask.distributed's count)."""
     return sum(client.run(lambda dask_worker: dask_worker.transfer_outgoing_bytes_total).values())
 
 
@@ -102,7 +102,7 @@ def throughput(args):
           "workers here")
     print(f"in memory, one process, one BLAS thread: {in_memory:.2f} s, "
           f"{total_steps / in_memory:,.0f} steps/s")
-    print(f"{'workers':>7} {'fit (s)':>8} {'steps/s':>12} {'speed-up':>8} {'worker->worker MB':>18}"
+    print(f"{'workers':>7} {'fit (s)':>8} {'steps/s':>12} {'speed-up':>8} {'MB sent by workers':>18}"
           f" {'max rel. coef diff':>18}  (best of {args.repeats} fits)")
     for n_workers in args.workers:
         with warnings.catch_warnings():

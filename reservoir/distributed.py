@@ -82,14 +82,26 @@ def is_dask_collection(X):
 # worker is run again from the same inputs and gives the same result.
 
 
-def _host_accumulator(accumulator):
-    """The statistics as NumPy arrays, so that merging and solving run on any machine."""
-    if isinstance(accumulator.xx, np.ndarray):
-        return accumulator
-    host = copy.copy(accumulator)
+def _packed(accumulator):
+    """The statistics as a dict of NumPy arrays (and counts), whatever the data's array library.
+
+    Merging and solving then run on any machine, and Dask sizes a dict by
+    its arrays (an object of another class counts only its own few bytes),
+    which it needs to place the merges near their inputs and to account for
+    what moves between workers.
+    """
+    state = {k: v for k, v in vars(accumulator).items() if not k.startswith("_")}   # no caches
     for name in ("mean_x", "mean_y", "xx", "xy"):
-        setattr(host, name, np.asarray(to_numpy(getattr(accumulator, name))))
-    return host
+        state[name] = np.asarray(to_numpy(state[name]))
+    return state
+
+
+def _unpacked(state):
+    from .readout import GramAccumulator
+
+    accumulator = GramAccumulator.__new__(GramAccumulator)
+    accumulator.__dict__.update(state)
+    return accumulator
 
 
 def _host(a):
@@ -184,17 +196,17 @@ def _partial_statistics(model, X, y, rng, washout, own, min_length):
             first_input=_host(batch.data[0, own, :]),
         )
     summary["final_state"] = _host(final)
-    return _host_accumulator(accumulator), [summary]
+    return _packed(accumulator), [summary]
 
 
 def _merge_partials(*parts):
     """Merge partial statistics, keeping the blocks' summaries in order."""
-    accumulator = copy.copy(parts[0][0])
+    accumulator = _unpacked(parts[0][0])
     summaries = list(parts[0][1])
     for other, more in parts[1:]:
-        accumulator.merge(other)
+        accumulator.merge(_unpacked(other))
         summaries.extend(more)
-    return accumulator, summaries
+    return _packed(accumulator), summaries
 
 
 def _unique_labels(y):
@@ -494,8 +506,8 @@ def fit(estimator, X, y, *, overlap=None, client=None, split_every=8):
         parts = [delayed(_merge_partials)(*parts[i:i + split_every])
                  if len(parts) - i > 1 else parts[i]
                  for i in range(0, len(parts), split_every)]
-    ((accumulator, summaries),) = _compute(client, parts[0])
-    return _finish(estimator, accumulator, summaries, features, blocks.layout, readout,
+    ((statistics, summaries),) = _compute(client, parts[0])
+    return _finish(estimator, _unpacked(statistics), summaries, features, blocks.layout, readout,
                    classifier)
 
 

@@ -243,8 +243,11 @@ def test_golden_file_of_format_1_still_loads():
     fresh = ESNRegressor(n_units=12, washout=10, random_state=3).fit(s[:-1], s[1:])
     loaded = load(GOLDEN)
     assert loaded.get_params() == fresh.get_params()
-    np.testing.assert_allclose(loaded.predict(s), fresh.predict(s), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(loaded.forecast(20), fresh.forecast(20), rtol=1e-10, atol=1e-12)
+    # A fresh fit may round differently from the one that wrote the file (the
+    # statistics' arithmetic can change, as with the symmetric rank-k update),
+    # and 20 closed-loop steps amplify that; the loaded model itself is exact.
+    np.testing.assert_allclose(loaded.predict(s), fresh.predict(s), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(loaded.forecast(20), fresh.forecast(20), rtol=1e-8, atol=1e-10)
 
 
 # ------------------------------------------------------------------------------ what is stored

@@ -295,6 +295,15 @@ class SequenceRegressorMixin(SequenceEstimatorMixin):
         ForecastDivergenceWarning
             Once, when at least one window diverged.
         """
+        return self._forecast(n_steps, context, initial_state, divergence_bound)
+
+    def _forecast(self, n_steps, context, initial_state, divergence_bound, **path):
+        """:meth:`forecast`; with ``path`` (``readouts=``), one forecast per readout.
+
+        The closed loops of several readouts of one reservoir run as one batch
+        (see ``ESNRegressor.forecast_ridge_path``); the result is then a list
+        with one forecast per readout, each checked for divergence on its own.
+        """
         check_is_fitted(self)
         check_interval("n_steps", n_steps, low=1, integer=True)
         check_interval("divergence_bound", divergence_bound, low=0, allow_none=True)
@@ -310,7 +319,7 @@ class SequenceRegressorMixin(SequenceEstimatorMixin):
             # A diverging loop overflows on the way; the divergence check below
             # reports it once, in the words of the forecast.
             with np.errstate(over="ignore", invalid="ignore"):
-                out = self._forecast_continued(int(n_steps))
+                out = self._forecast_continued(int(n_steps), **path)
             layout = self._fit_layout
         else:
             if isinstance(initial_state, str):
@@ -321,11 +330,15 @@ class SequenceRegressorMixin(SequenceEstimatorMixin):
             batch, _, _ = validate_series(self, context, None, reset=False, dtype=self.dtype,
                                           require_y=False)
             with np.errstate(over="ignore", invalid="ignore"):
-                out = self._forecast_after(batch, int(n_steps), initial_state)
+                out = self._forecast_after(batch, int(n_steps), initial_state, **path)
             layout = batch.layout
-        out = self._cut_divergence(out, divergence_bound)
-        out = out[0, ...] if layout == "single" else out
-        return out[..., 0] if self._y_one_d else out
+
+        def finish(out):
+            out = self._cut_divergence(out, divergence_bound)
+            out = out[0, ...] if layout == "single" else out
+            return out[..., 0] if self._y_one_d else out
+
+        return [finish(o) for o in out] if path else finish(out)
 
     def _cut_divergence(self, out, bound):
         """``out`` (n_series, n_steps, n_outputs) with NaN from each window's first invalid step.

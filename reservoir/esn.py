@@ -7,7 +7,7 @@ from sklearn.base import RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._backend import device_kwargs, get_namespace, to_namespace, to_numpy
-from ._base import SequenceRegressorMixin
+from ._base import DIVERGENCE_BOUND, SequenceRegressorMixin
 from ._esn_base import (
     COMMON_TAIL_DOC,
     ONLINE_READOUT_PARAMS_DOC,
@@ -20,7 +20,7 @@ from ._rows import StepCollector, rows_at, take_rows
 from ._validation import check_generator, check_interval, validate_series
 from .distributed import fit as fit_distributed
 from .distributed import is_dask_collection
-from .readout import OnlineReadout, RidgeReadout, readout_features
+from .readout import OnlineReadout, ReadoutPath, RidgeReadout, readout_features
 
 __all__ = ["ESNRegressor"]
 
@@ -444,12 +444,50 @@ class ESNRegressor(SequenceRegressorMixin, RegressorMixin, ReadoutEstimatorBase)
         """x(t) from u(t), x(t-1) and y(t-1): one step of the model's state."""
         return self.reservoir_.step(u, state, previous_output=previous_output)
 
-    def _forecast_continued(self, n_steps):
-        x = self._final_state
-        out, _ = self._generate(n_steps, self.readout_function(x), x, self._final_target)
-        return out
+    def forecast_ridge_path(self, alphas, n_steps, *, context=None, initial_state=None,
+                            divergence_bound=DIVERGENCE_BOUND):
+        """Closed-loop forecasts of the readout re-solved for each ridge penalty, in one batch.
 
-    def _forecast_after(self, batch, n_steps, initial_state):
+        Equal to ``[m.forecast(n_steps, context=context, ...) for m in
+        self.ridge_path(alphas)]``, and cheaper: the reservoir runs over each
+        context once (the states before the closed loop do not depend on the
+        readout), and the closed loops of all penalties run as one batch of
+        ``len(alphas)`` times as many series, so a search over ``alpha``
+        scored by forecasts costs about one forecast per reservoir.
+
+        Parameters
+        ----------
+        alphas : sequence of float
+            Non-negative ridge penalties (see :meth:`ridge_path`).
+        n_steps, context, initial_state, divergence_bound
+            As in :meth:`forecast`; a diverging forecast is cut and warned
+            about per penalty.
+
+        Returns
+        -------
+        list of arrays, one per penalty, each as :meth:`forecast` returns it
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from reservoir import ESNRegressor
+        >>> series = np.sin(0.1 * np.arange(2001))[:, None]
+        >>> esn = ESNRegressor(n_units=50, washout=100, random_state=0)
+        >>> esn = esn.fit(series[:1500], series[1:1501])
+        >>> paths = esn.forecast_ridge_path([1e-8, 10.0], 100)
+        >>> [float(np.abs(f - series[1501:1601]).max()) < 0.1 for f in paths]
+        [True, False]
+        """
+        alphas = list(np.ravel(np.asarray(alphas, dtype=float)))
+        if not alphas:
+            raise ValueError("alphas must hold at least one ridge penalty; got an empty sequence")
+        models = self.ridge_path(alphas)
+        return self._forecast(n_steps, context, initial_state, divergence_bound, readouts=models)
+
+    def _forecast_continued(self, n_steps, readouts=None):
+        return self._closed_loop(n_steps, self._final_state, self._final_target, readouts)
+
+    def _forecast_after(self, batch, n_steps, initial_state, readouts=None):
         """Teacher-forced run over each context but its last row, then the closed loop.
 
         The last row is left to the closed loop, which feeds it in exactly as
@@ -463,8 +501,25 @@ class ESNRegressor(SequenceRegressorMixin, RegressorMixin, ReadoutEstimatorBase)
         x = self._final_states(batch.data, last, x0,
                                previous_outputs=batch.data if self._feedback() is not None else None)
         y_prev = rows_at(batch.data, last, xp)
-        out, _ = self._generate(n_steps, self.readout_function(x), x, y_prev)
-        return out
+        return self._closed_loop(n_steps, x, y_prev, readouts)
+
+    def _closed_loop(self, n_steps, x, y_prev, readouts):
+        """Outputs (n_series, n_steps, n_outputs) of the closed loop from states ``x``.
+
+        With ``readouts`` (models sharing this reservoir, as
+        :meth:`ridge_path` makes them), every series is repeated once per
+        model and all of them run as one batch: outputs (n_models, n_series,
+        n_steps, n_outputs).
+        """
+        if readouts is None:
+            out, _ = self._generate(n_steps, self.readout_function(x), x, y_prev)
+            return out
+        xp = get_namespace(x)
+        k = len(readouts)
+        path = ReadoutPath([model.readout_function(x) for model in readouts])
+        out, _ = self._generate(n_steps, path, xp.concat([x] * k, axis=0),
+                                xp.concat([y_prev] * k, axis=0))
+        return xp.reshape(out, (k, int(x.shape[0]), *out.shape[1:]))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -32,6 +32,7 @@ __all__ = [
     "READOUT_FEATURES",
     "GramAccumulator",
     "ReadoutFunction",
+    "ReadoutPath",
     "RidgeReadout",
     "check_readout_features",
     "n_readout_features",
@@ -135,6 +136,37 @@ class ReadoutFunction:
                 blocks.append(xp.zeros((0, k), dtype=self.coef_t.dtype,
                                        **device_kwargs(self.coef_t, xp)))
         return (*blocks, self.intercept)
+
+
+class ReadoutPath:
+    """Several fitted readouts of one reservoir, each reading its own block of a batch.
+
+    In a batch of K * n series, series k * n + i is read by readout k. The
+    closed loops of K readouts (the penalties of a ridge path) then run as
+    one batch through one reservoir loop, instead of K loops of n series.
+
+    Parameters
+    ----------
+    readouts : sequence of ReadoutFunction
+        On one namespace and device, with the same features and outputs.
+    """
+
+    def __init__(self, readouts):
+        readouts = list(readouts)
+        if not readouts or len({r.features for r in readouts}) != 1:
+            raise ValueError("ReadoutPath needs at least one readout, all with the same features")
+        xp = get_namespace(readouts[0].coef_t)
+        self.coef_t = xp.stack([r.coef_t for r in readouts], axis=0)                 # (K, F, k)
+        self.intercept = xp.stack([r.intercept for r in readouts], axis=0)[:, None, :]  # (K, 1, k)
+        self.features = readouts[0].features
+
+    def __call__(self, states, inputs):
+        xp = get_namespace(states)
+        features = readout_features(inputs, states, self.features)
+        n_readouts = self.coef_t.shape[0]
+        blocks = xp.reshape(features, (n_readouts, -1, features.shape[-1]))
+        out = blocks @ self.coef_t + self.intercept
+        return xp.reshape(out, (-1, out.shape[-1]))
 
 
 class GramAccumulator:
@@ -314,7 +346,9 @@ class GramAccumulator:
             # Arrays are replaced on every update, never written in place, so the
             # identity of xx tells whether the decomposition is still current.
             if is_numpy(xp):
-                w, V = scipy.linalg.eigh(self.xx, check_finite=False)
+                # The divide-and-conquer driver: 0.095 s against 0.12 s for the
+                # default at F = 1004 on 2 cores (measured).
+                w, V = scipy.linalg.eigh(self.xx, check_finite=False, driver="evd")
             else:
                 w, V = xp.linalg.eigh(self.xx)
             cache = self._eigh = (self.xx, w, V, V.T @ self.xy)

@@ -21,6 +21,9 @@ Workloads:
   harvest per candidate, the ridge path, and the closed loops of all
   penalties and windows as one batch; ReservoirPy: a refit per penalty and
   its ``Model.step`` loop per window);
+* ``floor``: this machine's memory bandwidth and matrix-product rate, and
+  the per-step cost of the recurrent product and of the statistics update
+  measured alone, beside our fit's time per step;
 * ``memory``: peak resident memory of a fit on 10^6 steps at N = 1000 (full
   mode; 2 x 10^5 in quick), in a separate process.
 
@@ -242,6 +245,63 @@ def search(n_candidates, with_reference):
     return ours_time, time.perf_counter() - start, best, best_ref
 
 
+# --------------------------------------------------------------------------
+# The floor: what this machine's arithmetic and memory allow per time step
+# --------------------------------------------------------------------------
+
+def _best_time(fn, repeats):
+    fn()
+    best = np.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def machine_rates(repeats=5):
+    """(memory bandwidth GB/s, float64 matrix-product GFlop/s) of this machine, as NumPy sees it.
+
+    The bandwidth is a streamed a + b -> c over arrays far larger than the
+    caches (three 8-byte accesses per element); the arithmetic rate is a
+    2000 x 2000 matrix product through NumPy's BLAS on all its threads.
+    """
+    n = 16_000_000
+    a, b, c = np.ones(n), np.ones(n), np.empty(n)
+    bandwidth = 3 * 8 * n / _best_time(lambda: np.add(a, b, out=c), repeats) / 1e9
+    m = np.random.default_rng(0).standard_normal((2000, 2000))
+    gflops = 2 * 2000 ** 3 / _best_time(lambda: m @ m, repeats) / 1e9
+    return bandwidth, gflops
+
+
+_PRODUCTS = 200  # products per timed call: one alone is too short to time
+
+
+def step_floor(sizes, repeats=20):
+    """Per-step cost of the two unavoidable parts of a fit, measured on their own.
+
+    For each N: the recurrent product W x (SciPy CSR, density 0.1, one series:
+    the operation ReservoirPy and the NumPy path both call) and the readout's
+    statistics update XᵀX over a block of 1000 steps of F = N features (the states),
+    divided by the block length. Their sum is the floor of a one-series fit;
+    the product alone is the floor of predict and of the closed loop.
+    """
+    from reservoir.initializers import recurrent_weights
+
+    rows = []
+    rng = np.random.default_rng(0)
+    for n in sizes:
+        W = recurrent_weights(n, spectral_radius=RADIUS, density=DENSITY, random_state=0)
+        x = rng.standard_normal(n)
+        product = _best_time(lambda W=W, x=x: [W @ x for _ in range(_PRODUCTS)], repeats) / _PRODUCTS
+        F = n
+        S = rng.standard_normal((1000, F))
+        gram = _best_time(lambda S=S: S.T @ S, repeats) / 1000
+        rows.append(dict(n_units=n, nnz=int(W.nnz), product_us=product * 1e6, gram_us=gram * 1e6,
+                         gram_flops_per_step=2 * F * F))
+    return rows
+
+
 # The peak resident set of the fit alone: Linux's VmHWM, reset just before the
 # fit through /proc/self/clear_refs (ru_maxrss cannot be reset, and a child
 # started by fork and exec inherits its parent's).
@@ -303,8 +363,8 @@ def build_parser():
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("mode", nargs="?", default="quick", choices=("quick", "full"),
                         help="quick: fewer repeats and candidates; full: the documented sizes")
-    parser.add_argument("--workloads", default="one,many,float32,search,memory",
-                        help="comma-separated: one, many, float32, search, memory")
+    parser.add_argument("--workloads", default="one,many,float32,search,floor,memory",
+                        help="comma-separated: one, many, float32, search, floor, memory")
     parser.add_argument("--repeats", type=int, default=None,
                         help="timed runs per workload after the warm-up (default: 5; quick: 3)")
     parser.add_argument("--no-reference", action="store_true", help="skip ReservoirPy")
@@ -331,6 +391,10 @@ def main(argv=None):
         rows.append(_row("search", SEARCH["n_units"], t, t_ref))
         extra["search"] = dict(n_candidates=n_candidates, n_alphas=len(SEARCH["alphas"]),
                                best_vpt_ours=vpt, best_vpt_reference=vpt_ref)
+    if "floor" in chosen:
+        bandwidth, gflops = machine_rates()
+        extra["floor"] = dict(bandwidth_gb_s=bandwidth, gemm_gflops=gflops,
+                              steps=step_floor((100, 300, 1000)))
     if "memory" in chosen:
         n_steps = 1_000_000 if full else 200_000
         peak, base = memory(n_steps)
@@ -342,6 +406,18 @@ def main(argv=None):
         print(f"search: {s['n_candidates']} candidates x {s['n_alphas']} penalties; best mean VPT "
               f"ours {s['best_vpt_ours']:.2f}" + ("" if s["best_vpt_reference"] is None else
                                                    f", reservoirpy {s['best_vpt_reference']:.2f}"))
+    if "floor" in extra:
+        f = extra["floor"]
+        fits = {r["n_units"]: r["ours_s"] / 10_000 for r in rows if r["workload"] == "fit"}
+        print(f"\nfloor: memory bandwidth {f['bandwidth_gb_s']:.1f} GB/s, float64 matrix product "
+              f"{f['gemm_gflops']:.1f} GFlop/s")
+        print(f"{'N':>5s} {'nnz(W)':>8s} {'W x us':>8s} {'XtX us/step':>12s} {'floor us':>9s} "
+              f"{'our fit us/step':>16s}")
+        for r in f["steps"]:
+            ours_fit = fits.get(r["n_units"])
+            shown = "-" if ours_fit is None else f"{ours_fit * 1e6:.1f}"
+            print(f"{r['n_units']:>5d} {r['nnz']:>8d} {r['product_us']:>8.1f} {r['gram_us']:>12.1f} "
+                  f"{r['product_us'] + r['gram_us']:>9.1f} {shown:>16s}")
     if "memory" in extra:
         m = extra["memory"]
         print(f"memory: fit on {m['n_steps']} steps at N=1000: peak {m['peak_mb']:.0f} MB resident "

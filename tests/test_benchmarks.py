@@ -232,3 +232,22 @@ def test_reservoirpy_adapter_is_a_scikit_learn_estimator():
     assert model.predict(series[:50]).shape == (50, 2)
     assert model.forecast(4, context=series[None, :40]).shape == (1, 4, 2)
     assert not hasattr(twin, "model_")
+
+
+def test_speed_suite_floor_writes_the_machine_rates_and_per_step_costs(tmp_path, capsys):
+    from benchmarks import speed
+
+    assert speed.main(["quick", "--workloads", "floor", "--no-reference", "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "speed.json").read_text())
+    floor = result["floor"]
+    assert floor["bandwidth_gb_s"] > 0.1 and floor["gemm_gflops"] > 0.1
+    assert [r["n_units"] for r in floor["steps"]] == [100, 300, 1000]
+    for r in floor["steps"]:
+        # Density 0.1: about N^2 / 10 non-zeros; the statistics update costs 2 N^2 flops.
+        assert 0.08 * r["n_units"] ** 2 < r["nnz"] < 0.12 * r["n_units"] ** 2
+        assert r["gram_flops_per_step"] == 2 * r["n_units"] ** 2
+        assert r["product_us"] > 0 and r["gram_us"] > 0
+    # The larger reservoir costs more per step, in both parts.
+    assert floor["steps"][2]["gram_us"] > floor["steps"][0]["gram_us"]
+    assert "machine" in result and result["rows"] == []
+    assert "floor: memory bandwidth" in capsys.readouterr().out

@@ -338,7 +338,7 @@ class SequenceRegressorMixin(SequenceEstimatorMixin):
             out = out[0, ...] if layout == "single" else out
             return out[..., 0] if self._y_one_d else out
 
-        return [finish(o) for o in out] if path else finish(out)
+        return [finish(out[i, ...]) for i in range(out.shape[0])] if path else finish(out)
 
     def _cut_divergence(self, out, bound):
         """``out`` (n_series, n_steps, n_outputs) with NaN from each window's first invalid step.

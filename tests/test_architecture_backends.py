@@ -97,3 +97,18 @@ def test_bidirectional_and_ensemble_classifiers_agree(xp, data):
     ref = ESNClassifier(n_units=20, bidirectional=True, random_state=0).fit(data, steps)
     est = ESNClassifier(n_units=20, bidirectional=True, random_state=0).fit(xp.asarray(data), steps)
     close(est.decision_function(xp.asarray(data)), ref.decision_function(data))
+
+
+def test_ridge_path_and_its_batched_forecasts_agree(xp, data):
+    X, y = data[:-1], data[1:]
+    params = dict(n_units=30, washout=20, random_state=0,
+                  readout_features=("constant", "input", "state", "squared_state"))
+    ref = ESNRegressor(**params).fit(X[:300], y[:300])
+    est = ESNRegressor(**params).fit(xp.asarray(X[:300]), xp.asarray(y[:300]))
+    alphas = [1e-8, 1e-2]
+    contexts = np.stack([data[300:350], data[320:370]])
+    paths = est.forecast_ridge_path(alphas, 20, context=xp.asarray(contexts))
+    for path, expected in zip(paths, ref.forecast_ridge_path(alphas, 20, context=contexts),
+                              strict=True):
+        assert _in(xp, path)
+        close(path, expected, 1e-7)

@@ -454,6 +454,21 @@ class SequenceClassifierMixin:
             return np.split(codes, np.cumsum([len(p) for p in pieces])[:-1])
         return codes.reshape(y.shape) if as_grid else codes
 
+    def _scoring_batch(self, X):
+        """X validated for ``decision_function``: a per-series classifier needs
+        several series, each longer than the washout."""
+        check_is_fitted(self)
+        per_series = self._per_series
+        batch, _, _ = validate_series(
+            self, X, None, reset=False, dtype=self.dtype, require_y=False,
+            min_length=self.washout + 1 if per_series else 1)
+        if per_series and batch.layout == "single":
+            raise ValueError(
+                "this classifier was fitted with one label per series: pass several series "
+                "(a list of series or a 3-D array)"
+            )
+        return batch
+
     def _labels_from_scores(self, scores):
         """Class labels from decision values: sign for two classes, argmax otherwise.
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import ClassifierMixin
-from sklearn.utils.validation import check_is_fitted
 
 from ._backend import device_kwargs, get_namespace, to_namespace
 from ._base import SequenceClassifierMixin, labels_per_series
@@ -317,16 +316,8 @@ class ESNClassifier(SequenceClassifierMixin, ClassifierMixin, ReadoutEstimatorBa
     def decision_function(self, X, *, initial_state=None):
         """Readout scores: shape (n_timesteps,) for two classes, (n_timesteps, n_classes)
         otherwise; per series (n_series, ...) for per-series labels."""
-        check_is_fitted(self)
+        batch = self._scoring_batch(X)
         per_series = self._per_series
-        batch, _, _ = validate_series(
-            self, X, None, reset=False, dtype=self.dtype, require_y=False,
-            min_length=self.washout + 1 if per_series else 1)
-        if per_series and batch.layout == "single":
-            raise ValueError(
-                "this classifier was fitted with one label per series: pass several series "
-                "(a list of series or a 3-D array)"
-            )
         xp = batch.xp
         x0 = self._continue_state(initial_state, batch)
         readout = self.readout_function(batch.data)

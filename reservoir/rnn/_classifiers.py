@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import ClassifierMixin
-from sklearn.utils.validation import check_is_fitted
 
 from .._backend import device_kwargs, get_namespace, to_namespace
 from .._base import SequenceClassifierMixin, labels_per_series
@@ -120,16 +119,8 @@ class _RecurrentClassifier(SequenceClassifierMixin, ClassifierMixin, RecurrentNe
         initial_state : None, "continue" or array, optional
             See :meth:`reservoir.rnn.ElmanRegressor.predict`.
         """
-        check_is_fitted(self)
+        batch = self._scoring_batch(X)
         per_series = self._per_series
-        batch, _, _ = validate_series(
-            self, X, None, reset=False, dtype=self.dtype, require_y=False,
-            min_length=self.washout + 1 if per_series else 1)
-        if per_series and batch.layout == "single":
-            raise ValueError(
-                "this classifier was fitted with one label per series: pass several series "
-                "(a list of series or a 3-D array)"
-            )
         xp = batch.xp
         spec, params, H = self._hidden(batch, initial_state)
         binary = len(self.classes_) == 2

@@ -338,7 +338,13 @@ class SequenceRegressorMixin(SequenceEstimatorMixin):
             out = out[0, ...] if layout == "single" else out
             return out[..., 0] if self._y_one_d else out
 
-        return [finish(out[i, ...]) for i in range(out.shape[0])] if path else finish(out)
+        if not path:
+            return finish(out)
+        # A loop, not a comprehension: the warnings' stack level counts frames.
+        forecasts = []
+        for i in range(out.shape[0]):
+            forecasts.append(finish(out[i, ...]))
+        return forecasts
 
     def _cut_divergence(self, out, bound):
         """``out`` (n_series, n_steps, n_outputs) with NaN from each window's first invalid step.
@@ -379,7 +385,7 @@ class SequenceRegressorMixin(SequenceEstimatorMixin):
             f"({shown}{more}; steps count from 0 over {n_steps} forecast steps): it {rule}. "
             "The forecast is NaN from that step on; the warning's `steps` attribute holds the "
             "first invalid step of every window (-1: bounded).", steps=steps),
-            stacklevel=3)
+            stacklevel=5)  # the caller of forecast (or forecast_ridge_path): _forecast, finish, here
         return out
 
 

@@ -478,7 +478,7 @@ class ESNRegressor(SequenceRegressorMixin, RegressorMixin, ReadoutEstimatorBase)
         >>> [float(np.abs(f - series[1501:1601]).max()) < 0.1 for f in paths]
         [True, False]
         """
-        alphas = list(np.ravel(np.asarray(alphas, dtype=float)))
+        alphas = list(alphas)
         if not alphas:
             raise ValueError("alphas must hold at least one ridge penalty; got an empty sequence")
         models = self.ridge_path(alphas)

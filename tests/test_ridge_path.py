@@ -137,3 +137,14 @@ def test_readout_path_reads_each_block_with_its_own_readout():
         np.testing.assert_allclose(out[block], readout(states[block], inputs[block]), rtol=1e-13)
     with pytest.raises(ValueError, match="at least one readout"):
         ReadoutPath([])
+
+
+def test_divergence_warning_points_at_the_callers_line():
+    esn, series = fitted()
+    for call in (lambda: esn.forecast(200, divergence_bound=0.0),
+                 lambda: esn.forecast_ridge_path([1e-9], 200, divergence_bound=0.0)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            call()
+        ours = [w for w in caught if isinstance(w.message, ForecastDivergenceWarning)]
+        assert len(ours) == 1 and ours[0].filename == __file__

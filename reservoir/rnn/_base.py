@@ -165,6 +165,21 @@ def check_bool(name, value):
         raise TypeError(f"{name} must be a bool, got {value!r} of type {type(value).__name__}")
 
 
+class PeepholeOption:
+    """The LSTM's own parameter, ``peephole``, for its regressor and classifier.
+
+    Listed before :class:`RecurrentNetworkBase` among the bases, so that its
+    check runs after the shared ones.
+    """
+
+    def _validate_params(self):
+        super()._validate_params()
+        check_bool("peephole", self.peephole)
+
+    def _make_cell(self):
+        return make_cell("lstm", peephole=bool(self.peephole))
+
+
 class RecurrentNetworkBase(SequenceEstimatorMixin, BaseEstimator):
     """What the gradient-trained estimators share: parameters, training, inference.
 

@@ -18,8 +18,13 @@ from sklearn.base import ClassifierMixin
 from .._backend import device_kwargs, get_namespace, to_namespace
 from .._base import SequenceClassifierMixin, labels_per_series
 from .._validation import validate_series
-from ._base import ATTRIBUTES_DOC, PARAMS_DOC, RecurrentNetworkBase, check_bool, store_arguments
-from ._cells import make_cell
+from ._base import (
+    ATTRIBUTES_DOC,
+    PARAMS_DOC,
+    PeepholeOption,
+    RecurrentNetworkBase,
+    store_arguments,
+)
 from ._network import readout, run_network, state_to_array
 from ._objectives import POOLINGS, pool, pool_weights
 
@@ -207,7 +212,7 @@ class ElmanClassifier(_RecurrentClassifier):
     _cell_name = "elman"
 
 
-class LSTMClassifier(_RecurrentClassifier):
+class LSTMClassifier(PeepholeOption, _RecurrentClassifier):
     __doc__ = _class_doc(
         "Long short-term memory classifier, per time step or per series.",
         """i, f, o = sigmoid(.), g = tanh(.) of W_xh x(t) + W_hh h(t-1) + b_h,
@@ -231,13 +236,6 @@ class LSTMClassifier(_RecurrentClassifier):
                  early_stopping=False, validation_fraction=0.1, pooling="mean",
                  random_state=None, dtype="float64", verbose=False, peephole=False):
         store_arguments(self, locals())
-
-    def _validate_params(self):
-        super()._validate_params()
-        check_bool("peephole", self.peephole)
-
-    def _make_cell(self):
-        return make_cell("lstm", peephole=bool(self.peephole))
 
 
 class GRUClassifier(_RecurrentClassifier):

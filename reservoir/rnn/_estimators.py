@@ -21,7 +21,13 @@ from sklearn.utils.validation import check_is_fitted
 from .._backend import device_kwargs, get_namespace, to_namespace, to_numpy
 from .._base import SequenceRegressorMixin
 from .._validation import check_generator, check_interval, validate_series
-from ._base import ATTRIBUTES_DOC, PARAMS_DOC, RecurrentNetworkBase, check_bool, store_arguments
+from ._base import (
+    ATTRIBUTES_DOC,
+    PARAMS_DOC,
+    PeepholeOption,
+    RecurrentNetworkBase,
+    store_arguments,
+)
 from ._cells import make_cell
 from ._network import (
     backprop_network,
@@ -273,7 +279,7 @@ class ElmanRegressor(_RecurrentRegressor):
     _cell_name = "elman"
 
 
-class LSTMRegressor(_RecurrentRegressor):
+class LSTMRegressor(PeepholeOption, _RecurrentRegressor):
     __doc__ = _class_doc(
         "Long short-term memory network trained by backpropagation through time.",
         """i, f, o = sigmoid(.), g = tanh(.) of W_xh x(t) + W_hh h(t-1) + b_h (one block per gate),
@@ -301,13 +307,6 @@ class LSTMRegressor(_RecurrentRegressor):
                  early_stopping=False, validation_fraction=0.1, random_state=None,
                  dtype="float64", verbose=False, peephole=False):
         store_arguments(self, locals())
-
-    def _validate_params(self):
-        super()._validate_params()
-        check_bool("peephole", self.peephole)
-
-    def _make_cell(self):
-        return make_cell("lstm", peephole=bool(self.peephole))
 
 
 class GRURegressor(_RecurrentRegressor):

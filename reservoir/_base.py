@@ -23,14 +23,13 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from ._backend import device_kwargs, get_namespace, to_numpy
+from ._backend import device_kwargs, get_namespace, host_blas_policy, to_numpy
 from ._rows import rows_at, step_mask
 from ._validation import check_initial_state, check_interval, is_multi_series, validate_series
+from ._warn import warn
 
 __all__ = [
     "DIVERGENCE_BOUND",
@@ -125,6 +124,10 @@ class SequenceEstimatorMixin:
     methods resolve ``initial_state`` with :meth:`_start_state`.
     """
 
+    def _blas_units(self):
+        """Size that sets the host BLAS thread policy (:func:`host_blas_policy`); None: no limit."""
+        return None
+
     # ------------------------------------------------------------------ states
 
     def _start_state(self, initial_state, batch, *, size, xp, dtype):
@@ -193,13 +196,13 @@ class SequenceEstimatorMixin:
         first = batch.data[:, 0, :]
         if bool(xp.all(first == target)):
             return
-        warnings.warn(
+        warn(
             "initial_state='continue' starts from the state after the last fitted input, and this "
             "model was fitted one step ahead (X[t + 1] == y[t]), so its next input is the last "
             "fitted target y[-1]; X[0] differs from it, which skips a step of the series. Start X "
             "with that value, e.g. predict(np.concatenate([y_train[-1:], X_test]), "
             "initial_state='continue'), or see 'Continuing a series' in the user guide.",
-            UserWarning, stacklevel=5,
+            UserWarning,
         )
 
 
@@ -243,6 +246,7 @@ class SequenceRegressorMixin(SequenceEstimatorMixin):
 
     # ------------------------------------------------------------------ forecast
 
+    @host_blas_policy
     def forecast(self, n_steps, *, context=None, initial_state=None,
                  divergence_bound=DIVERGENCE_BOUND):
         """Closed-loop forecast of an autonomous series.
@@ -380,12 +384,11 @@ class SequenceRegressorMixin(SequenceEstimatorMixin):
         rule = ("stopped being finite" if bound is None else
                 f"stopped being finite or went more than divergence_bound={bound} widths of the "
                 "fitted targets' range outside that range")
-        warnings.warn(ForecastDivergenceWarning(
+        warn(ForecastDivergenceWarning(
             f"the closed-loop forecast diverged in {windows.size} of {invalid.shape[0]} window(s) "
             f"({shown}{more}; steps count from 0 over {n_steps} forecast steps): it {rule}. "
             "The forecast is NaN from that step on; the warning's `steps` attribute holds the "
-            "first invalid step of every window (-1: bounded).", steps=steps),
-            stacklevel=5)  # the caller of forecast (or forecast_ridge_path): _forecast, finish, here
+            "first invalid step of every window (-1: bounded).", steps=steps))
         return out
 
 

@@ -19,31 +19,110 @@ import math
 
 import numba
 import numpy as np
+from numba.core import types
+from numba.extending import intrinsic
 
-__all__ = ["ACTIVATION_CODES", "closed_loop_linear", "states_csr", "states_dense"]
+__all__ = ["ACTIVATION_CODES", "closed_loop_linear", "states_csr", "states_dense", "tanh_into"]
 
 ACTIVATION_CODES = {"tanh": 0, "identity": 1, "relu": 2, "sigmoid": 3}
 
-_jit = numba.njit(cache=True, fastmath=False, nogil=True)
+# error_model="numpy": a float division by zero gives inf or nan instead of
+# raising, which removes the check that keeps LLVM from vectorising the loops.
+_jit = numba.njit(cache=True, fastmath=False, nogil=True, error_model="numpy")
+
+
+# ----------------------------------------------------------------------------
+# tanh that vectorises. Numba calls the C library's scalar tanh for math.tanh
+# (about 10 ns an element here, against under 2 ns for NumPy's SIMD ufunc),
+# and PyPI's llvmlite has no vector math library, so the tanh of the compiled
+# loops is written out in operations LLVM can vectorise:
+#   tanh|z| = -expm1(-2|z|) / (2 + expm1(-2|z|)),
+# expm1(y) = 2^k (expm1(r) + 1) - 1 with y = k ln2 + r, |r| <= ln2 / 2
+# (Cody-Waite reduction, ln2 in two parts so that k ln2_hi is exact), expm1(r)
+# by its Taylor series to r^13 (truncation below 1e-17), 2^k built from its
+# exponent bits. expm1 rather than exp keeps small |z| accurate (no 1 - e
+# cancellation). Within 3 ulp of NumPy's tanh over |z| from 1e-300 to 1e3
+# (tested); tanh(±inf) = ±1, NaN stays NaN.
+# ----------------------------------------------------------------------------
+
+@intrinsic
+def _float_bits(typingctx, x):
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.int64))
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _bits_float(typingctx, i):
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
+    return types.float64(types.int64), codegen
+
+
+_ROUNDER = 6755399441055744.0       # 1.5 * 2**52: y + it has round(y) in its low bits
+_INV_LN2 = 1.4426950408889634
+_LN2_HI = 0.6931471803691238        # 32 significant bits: k * _LN2_HI is exact
+_LN2_LO = 1.9082149292705877e-10
+_E2, _E3, _E4, _E5, _E6, _E7, _E8, _E9, _E10, _E11, _E12, _E13 = (
+    1.0 / math.factorial(n) for n in range(2, 14))
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _tanh(z):
+    a = min(abs(z), 20.0)           # tanh(20) rounds to 1 in float64
+    y = -2.0 * a
+    shifted = y * _INV_LN2 + _ROUNDER
+    k = shifted - _ROUNDER          # round(y / ln2), as a float
+    r = (y - k * _LN2_HI) - k * _LN2_LO
+    p = _E13
+    p = p * r + _E12
+    p = p * r + _E11
+    p = p * r + _E10
+    p = p * r + _E9
+    p = p * r + _E8
+    p = p * r + _E7
+    p = p * r + _E6
+    p = p * r + _E5
+    p = p * r + _E4
+    p = p * r + _E3
+    p = p * r + _E2
+    expm1_r = r + r * r * p
+    two_k = _bits_float((_float_bits(shifted) - _float_bits(_ROUNDER) + 1023) << 52)
+    expm1_y = two_k * expm1_r + (two_k - 1.0)
+    return math.copysign(-expm1_y / (2.0 + expm1_y), z)
 
 
 @_jit
-def _activate(z, code):
+def tanh_into(z, out):
+    """out[i] = tanh(z[i]) with the compiled loops' tanh (1-D arrays; for tests)."""
+    for i in range(z.shape[0]):
+        out[i] = _tanh(z[i])
+
+
+@_jit
+def _update(x, z, leak, code):
+    """x <- x + a (f(z) - x) over one state vector, in place (z is overwritten).
+
+    The branch on f and on a = 1 sits outside the loops, so each loop
+    vectorises. x + a (f(z) - x) is the form of the NumPy path, so both round
+    alike.
+    """
+    n = x.shape[0]
     if code == 0:
-        return math.tanh(z)
-    if code == 1:
-        return z
-    if code == 2:
-        return z if z > 0.0 else 0.0 * z
-    return 0.5 * (1.0 + math.tanh(0.5 * z))
-
-
-@_jit
-def _blend(x_old, fz, leak):
-    # x + a (f(z) - x): the form of the NumPy path, so both round alike.
+        for i in range(n):
+            z[i] = _tanh(z[i])
+    elif code == 2:
+        for i in range(n):
+            z[i] = z[i] if z[i] > 0.0 else 0.0 * z[i]
+    elif code == 3:
+        for i in range(n):
+            z[i] = 0.5 * (1.0 + _tanh(0.5 * z[i]))
     if leak == 1.0:
-        return fz
-    return x_old + leak * (fz - x_old)
+        for i in range(n):
+            x[i] = z[i]
+    else:
+        for i in range(n):
+            x[i] = x[i] + leak * (z[i] - x[i])
 
 
 @_jit
@@ -63,9 +142,8 @@ def states_csr(x, drive, indptr, indices, data, leak, code, out):
                 for k in range(indptr[i], indptr[i + 1]):
                     acc += data[k] * xb[indices[k]]
                 z[i] = acc
-            for i in range(N):
-                xb[i] = _blend(xb[i], _activate(z[i], code), leak)
-                out[b, t, i] = xb[i]
+            _update(xb, z, leak, code)
+            out[b, t, :] = xb
         x[b] = xb
     return x
 
@@ -77,9 +155,11 @@ def states_dense(x, drive, Wt, leak, code, out):
     for t in range(c):
         z = x @ Wt
         for b in range(B):
+            zb = z[b]
             for i in range(N):
-                x[b, i] = _blend(x[b, i], _activate(z[b, i] + drive[b, t, i], code), leak)
-                out[b, t, i] = x[b, i]
+                zb[i] += drive[b, t, i]
+            _update(x[b], zb, leak, code)
+            out[b, t, :] = x[b]
     return x
 
 
@@ -115,8 +195,10 @@ def closed_loop_linear(x, y, n_steps, indptr, indices, data, Wt, sparse, M, bias
         _recurrent(x, indptr, indices, data, Wt, sparse, z)
         drive = y @ M
         for b in range(B):
+            zb = z[b]
             for i in range(N):
-                x[b, i] = _blend(x[b, i], _activate(z[b, i] + drive[b, i] + bias[i], code), leak)
+                zb[i] += drive[b, i] + bias[i]
+            _update(x[b], zb, leak, code)
         y_next = np.empty((B, k), dtype=x.dtype)
         for b in range(B):
             for j in range(k):

@@ -14,7 +14,7 @@ import numbers
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from ._backend import device_kwargs, get_namespace, resolve_dtype, to_namespace
+from ._backend import device_kwargs, get_namespace, host_blas_policy, resolve_dtype, to_namespace
 from ._base import SequenceEstimatorMixin
 from ._rows import take_rows
 from ._validation import check_interval
@@ -192,6 +192,15 @@ class ReservoirEstimatorBase(SequenceEstimatorMixin, BaseEstimator):
             )
         resolve_dtype(self.dtype, np)
 
+    def _blas_units(self):
+        # All layers' units for the deep ESN (one value or one per layer).
+        units = self.n_units
+        layers = getattr(self, "n_layers", 1)
+        try:
+            return int(sum(units)) if isinstance(units, (list, tuple)) else int(units) * int(layers)
+        except (TypeError, ValueError):
+            return None  # invalid parameters: fit reports them
+
     def _draw_reservoir(self, n_features, rng, *, n_feedback=None):
         """Draw the weights on the host and build ``reservoir_`` (and W_, W_in_, bias_, W_fb_).
 
@@ -330,6 +339,7 @@ class ReadoutEstimatorBase(ReservoirEstimatorBase):
         self._readout_functions = {}
         self.n_outputs_ = n_outputs
 
+    @host_blas_policy
     def ridge_path(self, alphas):
         """Copies of this fitted model whose ridge readouts are re-solved for each penalty.
 

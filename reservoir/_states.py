@@ -54,35 +54,61 @@ _SPARSE_MAX_DENSITY = 0.15
 _CHUNK_ELEMENTS = 1 << 22
 
 
-# The compiled loops (Numba, when installed) beat the NumPy loop while Python's
-# per-step overhead dominates the arithmetic: measured on 2 cores, one series
-# of N=100 takes 2.9 against 6.2 us per step, N=50 with 8 series 8.0 against
-# 8.3, N=200 with 4 series 32 against 24 (NumPy's products over the batch win
-# from there on). So they run a batch when n_series * n_units is at most this,
-# and only with a dense W: SciPy's CSR product (10.9 us at N=300, one series)
-# beats the compiled one (15.4 us), whose scalar tanh cannot use SIMD.
-_COMPILED_MAX_BATCH_UNITS = 400
+# The compiled loops (Numba, when installed) remove Python's per-step overhead
+# and fuse the activation and the leaky blend into one vectorised pass; their
+# recurrent product is either a dense BLAS product with Wᵀ (also for a W
+# stored as CSR, densified once) or a scalar CSR loop. Measured on 2 cores,
+# us per series-step, one BLAS thread (N <= 512), density 0.1:
+#
+#   N    series  NumPy CSR  NumPy dense  compiled dense  compiled CSR
+#   100    1        7.6        5.3           1.6            1.9
+#   100   64        1.3        1.3           1.2            1.9
+#   300    1       12.3       14.0          10.5           11.1
+#   300    4        9.9        6.7           5.1           11.1
+#   300   16        4.8        7.0           6.1           11.1
+#   500    1       22.2       32.3          27.0           29.0
+#   500    4       23.5       14.3          12.0           29.1
+#   500   16       10.3       16.3          15.1           30.2
+#   1000   1       73.8       67.6 (2 threads) 106         111
+#
+# So the compiled dense loop runs every batch of a dense W up to
+# _COMPILED_MAX_UNITS, and a CSR W's batch when it is one series of at most
+# _COMPILED_MAX_UNITS_ONE units or 2 to _COMPILED_MAX_SERIES series; the
+# NumPy loop (SciPy's CSR product over the whole batch) runs the rest. The
+# compiled CSR loop is never chosen by default; RESERVOIR_COMPILED=always
+# runs it for every CSR W (the tests compare both loops with a reference).
+_COMPILED_MAX_UNITS = 600
+_COMPILED_MAX_UNITS_ONE = 400
+_COMPILED_MAX_SERIES = 8
 
 
 def compiled_kernels(n_series=1, n_units=1, *, sparse=False):
-    """The compiled-loop module for a NumPy batch of this size, or None.
+    """The compiled loops for a NumPy batch and how to run its product, or None.
 
-    None when Numba is not installed, when the environment variable
-    ``RESERVOIR_COMPILED`` is "0", or when the NumPy loop is as fast (a
-    sparse W, or a batch with n_series * n_units above 400;
-    ``RESERVOIR_COMPILED=always`` lifts those limits, for tests). Numba is
-    imported here, at the first call, never by ``import reservoir``.
+    Returns ``(module, product)`` with product "dense" or "csr", or None
+    when Numba is not installed, when the environment variable
+    ``RESERVOIR_COMPILED`` is "0", or when the NumPy loop is as fast (see
+    the table above; ``RESERVOIR_COMPILED=always`` lifts those limits and
+    keeps a CSR W sparse, for tests). Numba is imported here, at the first
+    call, never by ``import reservoir``.
     """
     mode = os.environ.get("RESERVOIR_COMPILED", "auto").strip().lower()
     if mode in ("0", "no", "false", "off"):
         return None
-    if mode != "always" and (sparse or n_series * n_units > _COMPILED_MAX_BATCH_UNITS):
+    if mode == "always":
+        product = "csr" if sparse else "dense"
+    elif n_units > _COMPILED_MAX_UNITS:
+        return None
+    elif not sparse or (n_series == 1 and n_units <= _COMPILED_MAX_UNITS_ONE) or (
+            2 <= n_series <= _COMPILED_MAX_SERIES):
+        product = "dense"
+    else:
         return None
     try:
         from . import _compiled
     except ImportError:
         return None
-    return _compiled
+    return _compiled, product
 
 
 def prefers_sparse(W):
@@ -125,13 +151,14 @@ def _drive(inputs, W_in_t, bias, xp, *, teacher=None, W_fb_t=None, noise=None):
     return drive
 
 
-def _compiled_chunk(kernels, x, drive, operator, leak_rate, activation_name):
+def _compiled_chunk(compiled, x, drive, operator, leak_rate, activation_name):
     """Run a chunk with a compiled loop; returns (states, x after the chunk)."""
+    kernels, product = compiled
     states = np.empty(drive.shape, dtype=x.dtype)
     x = np.array(x, dtype=drive.dtype, order="C")   # the loop advances it in place
     code = kernels.ACTIVATION_CODES[activation_name]
     leak = drive.dtype.type(leak_rate)
-    if operator.sparse:
+    if product == "csr":
         indptr, indices, data = operator.csr_arrays()
         x = kernels.states_csr(x, drive, indptr, indices, data, leak, code, states)
     else:
@@ -181,9 +208,9 @@ def iter_states(inputs, operator, W_in_t, bias, *, leak_rate, activation, initia
     T = inputs.shape[1]
     x = initial_state
     f = activation
-    kernels = None
+    compiled = None
     if activation_name is not None and is_numpy(xp) and inputs.dtype in (np.float32, np.float64):
-        kernels = compiled_kernels(int(inputs.shape[0]), int(x.shape[1]), sparse=operator.sparse)
+        compiled = compiled_kernels(int(inputs.shape[0]), int(x.shape[1]), sparse=operator.sparse)
     for t0 in range(0, T, chunk_size):
         t1 = min(t0 + chunk_size, T)
         chunk = inputs[:, t0:t1, :]
@@ -192,8 +219,8 @@ def iter_states(inputs, operator, W_in_t, bias, *, leak_rate, activation, initia
             teacher=None if teacher is None else teacher[:, t0:t1, :], W_fb_t=W_fb_t,
             noise=None if noise is None else noise(t0, (chunk.shape[0], t1 - t0, x.shape[1])),
         )
-        if kernels is not None:
-            states, x = _compiled_chunk(kernels, x, np.ascontiguousarray(drive), operator,
+        if compiled is not None:
+            states, x = _compiled_chunk(compiled, x, np.ascontiguousarray(drive), operator,
                                         leak_rate, activation_name)
             yield t0, states
             continue
@@ -214,12 +241,14 @@ def iter_states(inputs, operator, W_in_t, bias, *, leak_rate, activation, initia
         yield t0, states
 
 
-def _compiled_closed_loop(kernels, operator, x, y, n_steps, merged, bias, leak_rate,
+def _compiled_closed_loop(compiled, operator, x, y, n_steps, merged, bias, leak_rate,
                           activation_name, linear_readout):
+    kernels, product = compiled
     dtype = x.dtype
     x = np.array(x, order="C")
     y = np.array(y, order="C")
-    if operator.sparse:
+    sparse = product == "csr"
+    if sparse:
         indptr, indices, data = operator.csr_arrays()
         Wt = np.zeros((0, 0), dtype=dtype)
     else:
@@ -230,7 +259,7 @@ def _compiled_closed_loop(kernels, operator, x, y, n_steps, merged, bias, leak_r
                                                    for a in linear_readout)
     out = np.empty((x.shape[0], n_steps, intercept.shape[0]), dtype=dtype)
     x = kernels.closed_loop_linear(
-        x, y, n_steps, indptr, indices, data, Wt, operator.sparse, np.ascontiguousarray(merged),
+        x, y, n_steps, indptr, indices, data, Wt, sparse, np.ascontiguousarray(merged),
         np.ascontiguousarray(bias), dtype.type(leak_rate), kernels.ACTIVATION_CODES[activation_name],
         coef_in, coef_state, coef_square, intercept, out)
     return out, x
@@ -295,11 +324,10 @@ def closed_loop(operator, *, initial_state, previous_output, n_steps, leak_rate,
         merged = W_in_t if W_fb_t is None else W_in_t + W_fb_t
         if (linear_readout is not None and activation_name is not None and is_numpy(xp)
                 and x.dtype in (np.float32, np.float64)):
-            # Fused with the readout, the compiled loop also wins with a CSR W in
-            # this size range (N=300, one series: 14.1 against 20.0 us per step).
-            kernels = compiled_kernels(int(x.shape[0]), int(x.shape[1]))
-            if kernels is not None:
-                return _compiled_closed_loop(kernels, operator, x, y, n_steps, merged, bias,
+            compiled = compiled_kernels(int(x.shape[0]), int(x.shape[1]),
+                                        sparse=operator.sparse)
+            if compiled is not None:
+                return _compiled_closed_loop(compiled, operator, x, y, n_steps, merged, bias,
                                              leak_rate, activation_name, linear_readout)
     outputs = []
     with limit_blas_threads(xp, _small_steps(operator, x.shape[0])):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import ClassifierMixin
 
-from ._backend import device_kwargs, get_namespace, to_namespace
+from ._backend import device_kwargs, get_namespace, host_blas_policy, to_namespace
 from ._base import SequenceClassifierMixin, labels_per_series
 from ._esn_base import (
     COMMON_TAIL_DOC,
@@ -158,6 +158,7 @@ class ESNClassifier(SequenceClassifierMixin, ClassifierMixin, ReadoutEstimatorBa
 
     # ------------------------------------------------------------------ fit
 
+    @host_blas_policy
     def fit(self, X, y):
         """Fit the readout to per-step or per-series labels.
 
@@ -313,6 +314,7 @@ class ESNClassifier(SequenceClassifierMixin, ClassifierMixin, ReadoutEstimatorBa
 
     # ------------------------------------------------------------------ predict
 
+    @host_blas_policy
     def decision_function(self, X, *, initial_state=None):
         """Readout scores: shape (n_timesteps,) for two classes, (n_timesteps, n_classes)
         otherwise; per series (n_series, ...) for per-series labels."""

@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._backend import device_kwargs, get_namespace, to_namespace, to_numpy
+from ._backend import device_kwargs, get_namespace, host_blas_policy, to_namespace, to_numpy
 from ._base import DIVERGENCE_BOUND, SequenceRegressorMixin
 from ._esn_base import (
     COMMON_TAIL_DOC,
@@ -157,6 +157,7 @@ class ESNRegressor(SequenceRegressorMixin, RegressorMixin, ReadoutEstimatorBase)
         self.random_state = random_state
         self.dtype = dtype
 
+    @host_blas_policy
     def fit(self, X, y):
         """Run the reservoir over X and fit the readout to y.
 
@@ -182,6 +183,7 @@ class ESNRegressor(SequenceRegressorMixin, RegressorMixin, ReadoutEstimatorBase)
             return fit_distributed(self, X, y)
         return self._learn(X, y, min_length=self.washout + 1)
 
+    @host_blas_policy
     def partial_fit(self, X, y):
         """Train on the next chunk of a stream, continuing where the last call ended.
 
@@ -360,6 +362,7 @@ class ESNRegressor(SequenceRegressorMixin, RegressorMixin, ReadoutEstimatorBase)
         return xp.zeros((n_series, self.n_outputs_), dtype=self._target_dtype(xp),
                         **device_kwargs(like, xp))
 
+    @host_blas_policy
     def predict(self, X, *, initial_state=None):
         """Readout output for every time step of X, one step ahead.
 
@@ -444,6 +447,7 @@ class ESNRegressor(SequenceRegressorMixin, RegressorMixin, ReadoutEstimatorBase)
         """x(t) from u(t), x(t-1) and y(t-1): one step of the model's state."""
         return self.reservoir_.step(u, state, previous_output=previous_output)
 
+    @host_blas_policy
     def forecast_ridge_path(self, alphas, n_steps, *, context=None, initial_state=None,
                             divergence_bound=DIVERGENCE_BOUND):
         """Closed-loop forecasts of the readout re-solved for each ridge penalty, in one batch.

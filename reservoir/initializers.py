@@ -21,8 +21,6 @@ Transactions on Neural Networks 22(1), 131-144 (ring and delay-line reservoirs).
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import scipy.linalg
 import scipy.sparse
@@ -30,6 +28,7 @@ import scipy.sparse.linalg
 import scipy.stats
 
 from ._validation import check_generator, check_interval
+from ._warn import warn
 
 __all__ = [
     "bias_vector",
@@ -106,9 +105,9 @@ def spectral_radius(W, *, method="auto"):
             )
             return float(np.max(np.abs(vals)))
         except scipy.sparse.linalg.ArpackNoConvergence:
-            warnings.warn(
+            warn(
                 "ARPACK did not converge on the spectral radius; falling back to subspace iteration",
-                RuntimeWarning, stacklevel=2,
+                RuntimeWarning,
             )
     return _subspace_iteration_radius(W)
 
@@ -133,10 +132,10 @@ def _subspace_iteration_radius(W, *, block=8, tol=1e-12, max_iter=20_000):
         if abs(estimate - previous) <= tol * max(estimate, 1e-300):
             return estimate
         previous = estimate
-    warnings.warn(
+    warn(
         f"subspace iteration did not reach relative tolerance {tol} in {max_iter} iterations; "
         "the spectral radius is approximate",
-        RuntimeWarning, stacklevel=3,
+        RuntimeWarning,
     )
     return previous
 

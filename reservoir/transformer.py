@@ -6,6 +6,7 @@ import numpy as np
 from sklearn.base import TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from ._backend import host_blas_policy
 from ._esn_base import COMMON_TAIL_DOC, RESERVOIR_PARAMS_DOC, ReservoirEstimatorBase
 from ._rows import StepCollector
 from ._validation import check_generator, validate_series
@@ -114,6 +115,7 @@ class ReservoirTransformer(TransformerMixin, ReservoirEstimatorBase):
         self.final_state_ = final[0, ...] if batch.layout == "single" else final
         return batch, out
 
+    @host_blas_policy
     def fit(self, X, y=None):
         """Draw the reservoir's weights for X's number of features and run it over X.
 
@@ -136,6 +138,7 @@ class ReservoirTransformer(TransformerMixin, ReservoirEstimatorBase):
         batch, out = self._fit(X)
         return batch.restore(out, start=self.washout)
 
+    @host_blas_policy
     def transform(self, X, *, initial_state=None):
         """Run the reservoir over X and return its states.
 

@@ -1,8 +1,10 @@
 """The compiled loops (Numba) and the NumPy loop against one plain reference loop.
 
-Every case runs twice: with ``RESERVOIR_COMPILED=0`` (the NumPy/SciPy path)
-and ``RESERVOIR_COMPILED=always`` (the compiled loops whatever the batch
-size; skipped when Numba is not installed).
+Every case runs three times: with ``RESERVOIR_COMPILED=0`` (the NumPy/SciPy
+path), ``RESERVOIR_COMPILED=always`` (the compiled loops whatever the batch
+size, a CSR W with the compiled CSR product) and the default policy (which
+runs small batches of a CSR W with a densified copy); the last two are
+skipped when Numba is not installed.
 """
 
 import numpy as np
@@ -21,12 +23,17 @@ ACTIVATIONS = {
 }
 
 
-@pytest.fixture(params=["numpy", "compiled"])
+@pytest.fixture(params=["numpy", "compiled", "auto"])
 def path(request, monkeypatch):
     if request.param == "compiled":
         pytest.importorskip("numba", reason="Numba is not installed (pip install 'reservoir-esn[numba]')")
         monkeypatch.setenv("RESERVOIR_COMPILED", "always")
-        assert compiled_kernels(1000, 1000) is not None
+        assert compiled_kernels(1000, 1000, sparse=True)[1] == "csr"
+    elif request.param == "auto":
+        pytest.importorskip("numba", reason="Numba is not installed (pip install 'reservoir-esn[numba]')")
+        monkeypatch.delenv("RESERVOIR_COMPILED", raising=False)
+        assert compiled_kernels(1, 250, sparse=True)[1] == "dense"
+        assert compiled_kernels(64, 250, sparse=True) is None
     else:
         monkeypatch.setenv("RESERVOIR_COMPILED", "0")
         assert compiled_kernels() is None
@@ -137,3 +144,23 @@ def test_estimator_results_agree_across_paths(monkeypatch):
     for (a, b), tol in zip(zip(results["0"], results["always"], strict=True), (1e-9, 1e-7, 1e-5),
                            strict=True):
         np.testing.assert_allclose(a, b, rtol=0, atol=tol)
+
+
+def test_compiled_tanh_matches_numpy_to_a_few_ulp():
+    """The compiled loops' own (vectorisable) tanh, against NumPy's, over every scale."""
+    compiled = pytest.importorskip("reservoir._compiled", reason="Numba is not installed",
+                                   exc_type=ImportError)
+    rng = np.random.default_rng(0)
+    for scale in (1e-300, 1e-8, 1e-3, 0.1, 0.5, 1.0, 3.0, 10.0, 30.0, 1e3):
+        z = rng.standard_normal(20_000) * scale
+        out = np.empty_like(z)
+        compiled.tanh_into(z, out)
+        expected = np.tanh(z)
+        ulps = np.abs(out - expected) / np.spacing(np.abs(expected) + 1e-310)
+        assert ulps.max() <= 3.0, (scale, ulps.max())
+        assert np.all(np.abs(out) <= 1.0)
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 19.0, -25.0, 1e308, 5e-324])
+    out = np.empty_like(special)
+    compiled.tanh_into(special, out)
+    np.testing.assert_array_equal(out, np.tanh(special))
+    assert np.signbit(out[1])

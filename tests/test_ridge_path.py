@@ -148,3 +148,13 @@ def test_divergence_warning_points_at_the_callers_line():
             call()
         ours = [w for w in caught if isinstance(w.message, ForecastDivergenceWarning)]
         assert len(ours) == 1 and ours[0].filename == __file__
+
+
+def test_continuation_warning_points_at_the_callers_line():
+    """The 'continue' warning names the user's line through predict's decorator and helpers."""
+    esn, series = fitted()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        esn.predict(series[:10] + 1.0, initial_state="continue")
+    ours = [w for w in caught if "initial_state='continue'" in str(w.message)]
+    assert len(ours) == 1 and ours[0].filename == __file__

@@ -11,8 +11,6 @@ spread (raw sums X^T X - n mu mu^T would cancel catastrophically).
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import scipy.linalg
 from sklearn.base import BaseEstimator, RegressorMixin
@@ -27,6 +25,7 @@ from .._backend import (
     solve_symmetric_lstsq,
 )
 from .._validation import check_interval, validate_X, validate_X_y
+from .._warn import warn
 
 __all__ = [
     "READOUT_FEATURES",
@@ -303,10 +302,10 @@ class GramAccumulator:
             # singularity check and the minimum-norm fallback.
             coef = solve_spd(A, self.xy, check_condition=alpha == 0)
         except SolveFailedError as exc:
-            warnings.warn(
+            warn(
                 f"the ridge system (alpha={alpha}) is singular or ill-conditioned ({exc}); "
                 "using a least-squares solution instead. A larger alpha gives a stable readout.",
-                scipy.linalg.LinAlgWarning, stacklevel=3,
+                scipy.linalg.LinAlgWarning,
             )
             coef = solve_symmetric_lstsq(A, self.xy)
         return coef, self._intercept(coef)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import warnings
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -34,6 +33,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from .._backend import device_of, get_namespace, limit_blas_threads, to_namespace
+from .._warn import warn
 from ._network import draw_noise, forward, readout, run_network
 from ._objectives import loss_and_gradient, pool, pool_weights, score
 from ._optimizers import AdamOptimizer, SGDOptimizer, clip_gradient_norm, scheduled_learning_rate
@@ -399,11 +399,10 @@ def train(spec, params, data, config, rng):
                           f"{config.n_iter_no_change} consecutive epochs. Stopping.")
                 break
     if not converged:
-        warnings.warn(
+        warn(
             f"{config.name}: maximum iterations ({config.max_iter}) reached and the "
             "optimization hasn't converged yet.",
             ConvergenceWarning,
-            stacklevel=3,
         )
     if config.early_stopping and best_params is not None:
         params = best_params

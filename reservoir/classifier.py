@@ -14,6 +14,7 @@ from ._esn_base import (
     ReadoutEstimatorBase,
     training_steps,
 )
+from ._overlap import background_updates
 from ._rows import StepCollector, step_mask, take_rows
 from ._validation import check_generator, validate_series
 from .distributed import fit as fit_distributed
@@ -235,13 +236,15 @@ class ESNClassifier(SequenceClassifierMixin, ClassifierMixin, ReadoutEstimatorBa
                                            final=final)
             accumulator.update(pooled, Y)
         else:
-            for t0, S, F in self._step_features(inputs, batch.lengths, None, features,
-                                                noise=noise):
-                index = np.flatnonzero(training_steps(t0, S.shape[1], batch.lengths, self.washout))
-                if index.size:
-                    accumulator.update(take_rows(F, index, xp),
-                                       take_rows(Y[:, t0:t0 + S.shape[1], :], index, xp))
-                final.update(S, t0, xp)
+            with background_updates(accumulator, batch.data) as sink:
+                for t0, S, F in self._step_features(inputs, batch.lengths, None, features,
+                                                    noise=noise):
+                    index = np.flatnonzero(training_steps(t0, S.shape[1], batch.lengths,
+                                                          self.washout))
+                    if index.size:
+                        sink.update(take_rows(F, index, xp),
+                                    take_rows(Y[:, t0:t0 + S.shape[1], :], index, xp))
+                    final.update(S, t0, xp)
         return final.result(xp)
 
     def _n_features_out(self, features):

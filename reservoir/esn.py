@@ -16,6 +16,7 @@ from ._esn_base import (
     ReadoutEstimatorBase,
     training_steps,
 )
+from ._overlap import background_updates
 from ._rows import StepCollector, rows_at, take_rows
 from ._validation import check_generator, check_interval, validate_series
 from .distributed import fit as fit_distributed
@@ -272,15 +273,16 @@ class ESNRegressor(SequenceRegressorMixin, RegressorMixin, ReadoutEstimatorBase)
             teacher = None if feedback is None else _shift_right(Y, y_prev)
             inputs = self._training_inputs(batch.data, dtype)
             final = StepCollector(np.asarray(batch.lengths) - 1)
-            for t0, S in self._run_states(inputs, x0, previous_outputs=teacher,
-                                          noise=self._noise(xp, dtype, batch.data)):
-                if stream["accumulator"] is not None:
-                    self._accumulate_steps(stream["accumulator"], inputs, batch.lengths, S, Y, t0,
-                                           features, stream["steps"])
-                else:
-                    self._online_steps(readout, inputs, batch.lengths, S, Y, t0, features,
-                                       stream["steps"])
-                final.update(S, t0, xp)
+            with background_updates(stream["accumulator"], batch.data) as accumulator:
+                for t0, S in self._run_states(inputs, x0, previous_outputs=teacher,
+                                              noise=self._noise(xp, dtype, batch.data)):
+                    if accumulator is not None:
+                        self._accumulate_steps(accumulator, inputs, batch.lengths, S, Y, t0,
+                                               features, stream["steps"])
+                    else:
+                        self._online_steps(readout, inputs, batch.lengths, S, Y, t0, features,
+                                           stream["steps"])
+                    final.update(S, t0, xp)
             final = final.result(xp)
         stream["steps"] = stream["steps"] + np.asarray(batch.lengths)
         seen = (stream["accumulator"].n_samples if stream["accumulator"] is not None

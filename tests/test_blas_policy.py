@@ -1,10 +1,12 @@
-"""The host BLAS thread policy: small models run NumPy's and SciPy's BLAS on one thread."""
+"""The host BLAS thread policy and the ridge statistics added on a background thread."""
+
+import threading
 
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
 
-from reservoir import ESNClassifier, ESNRegressor
+from reservoir import ESNClassifier, ESNRegressor, _overlap, _states
 from reservoir._backend import _SINGLE_THREAD_MAX_UNITS
 from reservoir.readout import _ridge
 
@@ -35,14 +37,24 @@ def test_small_fit_runs_blas_on_one_thread_and_restores_it(seen):
     assert blas_threads() == before
 
 
-def test_large_model_keeps_the_blas_threads(seen):
+def test_large_model_solves_with_the_blas_threads(monkeypatch):
+    """Above the policy's size only the harvest (beside the background updates) is limited."""
     before = blas_threads()
     if before == [1]:
         pytest.skip("BLAS runs on one thread in this process already")
+    during_solve = []
+    solve = _ridge.GramAccumulator.solve
+
+    def spy(self, alpha):
+        during_solve.append(blas_threads())
+        return solve(self, alpha)
+
+    monkeypatch.setattr(_ridge.GramAccumulator, "solve", spy)
     series = np.sin(0.1 * np.arange(120))[:, None]
     ESNRegressor(n_units=_SINGLE_THREAD_MAX_UNITS + 1, density=0.02, random_state=0).fit(
         series[:-1], series[1:])
-    assert seen and all(threads == before for threads in seen)
+    assert during_solve == [before]
+    assert blas_threads() == before
 
 
 def test_classifier_fit_and_scoring_follow_the_policy(seen):
@@ -52,3 +64,30 @@ def test_classifier_fit_and_scoring_follow_the_policy(seen):
     model = ESNClassifier(n_units=30, random_state=0).fit(X, y)
     model.predict(X)
     assert seen and all(threads == [1] for threads in seen)
+
+
+def test_background_updates_give_the_sequential_statistics_bit_for_bit(monkeypatch):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((8, 3000, 2))
+    y = np.roll(X[..., :1], 2, axis=1)
+    fits = []
+    for cpus in (1, 2):
+        monkeypatch.setattr(_overlap, "_usable_cpus", lambda cpus=cpus: cpus)
+        # Small chunks, so that several updates queue behind each other.
+        monkeypatch.setattr(_states, "_CHUNK_ELEMENTS", 8 * 40 * 256)
+        fits.append(ESNRegressor(n_units=40, washout=5, random_state=0).fit(X, y))
+    np.testing.assert_array_equal(fits[0].readout_.coef_, fits[1].readout_.coef_)
+    np.testing.assert_array_equal(fits[0].readout_.intercept_, fits[1].readout_.intercept_)
+
+
+def test_an_error_in_a_background_update_reaches_the_caller(monkeypatch):
+    monkeypatch.setattr(_overlap, "_usable_cpus", lambda: 2)
+
+    def broken(self, X, Y):
+        raise FloatingPointError("update failed")
+
+    monkeypatch.setattr(_ridge.GramAccumulator, "update", broken)
+    series = np.sin(0.1 * np.arange(200))[:, None]
+    with pytest.raises(FloatingPointError, match="update failed"):
+        ESNRegressor(n_units=20, random_state=0).fit(series[:-1], series[1:])
+    assert not any(t.name.startswith("reservoir-ridge") for t in threading.enumerate())

@@ -236,7 +236,7 @@ class Reservoir:
             ``noise(t0, shape)`` returns pre-activation noise for the steps
             t0 .. t0 + shape[1] - 1.
         chunk_size : int, optional
-            Steps per chunk; by default about 32 MB of float64 states.
+            Steps per chunk; by default about 8 MB of float64 states, at most 4096 steps.
 
         Yields
         ------

@@ -22,7 +22,8 @@ import numpy as np
 from numba.core import types
 from numba.extending import intrinsic
 
-__all__ = ["ACTIVATION_CODES", "closed_loop_linear", "states_csr", "states_dense", "tanh_into"]
+__all__ = ["ACTIVATION_CODES", "closed_loop_batch", "closed_loop_linear", "states_csr", "states_dense",
+           "tanh_into"]
 
 ACTIVATION_CODES = {"tanh": 0, "identity": 1, "relu": 2, "sigmoid": 3}
 
@@ -99,6 +100,14 @@ def tanh_into(z, out):
         out[i] = _tanh(z[i])
 
 
+@numba.njit(inline="always")
+def _unsigned(index):
+    # A column index as unsigned: Numba then skips the wrap-around of negative
+    # indices, a compare and select per non-zero (9.5 against 7.5 us for a
+    # CSR product with 9,000 non-zeros).
+    return numba.uint64(index)
+
+
 @_jit
 def _update(x, z, leak, code):
     """x <- x + a (f(z) - x) over one state vector, in place (z is overwritten).
@@ -140,7 +149,7 @@ def states_csr(x, drive, indptr, indices, data, leak, code, out):
             for i in range(N):
                 acc = drive[b, t, i]
                 for k in range(indptr[i], indptr[i + 1]):
-                    acc += data[k] * xb[indices[k]]
+                    acc += data[k] * xb[_unsigned(indices[k])]
                 z[i] = acc
             _update(xb, z, leak, code)
             out[b, t, :] = xb
@@ -172,7 +181,7 @@ def _recurrent(x, indptr, indices, data, Wt, sparse, z):
             for i in range(N):
                 acc = 0.0
                 for k in range(indptr[i], indptr[i + 1]):
-                    acc += data[k] * x[b, indices[k]]
+                    acc += data[k] * x[b, _unsigned(indices[k])]
                 z[b, i] = acc
     else:
         z[:, :] = x @ Wt
@@ -212,3 +221,70 @@ def closed_loop_linear(x, y, n_steps, indptr, indices, data, Wt, sparse, M, bias
         y = y_next
         out[:, t, :] = y
     return x
+
+
+@_jit
+def closed_loop_batch(xT, yT, n_steps, indptr, indices, data, W, sparse, M, bias, leak, code,
+                      coef_in, coef_state, coef_square, intercept, out):
+    """Autonomous closed loop of a batch of B series, each with its own linear readout.
+
+    The layout is transposed so that every inner loop runs over the batch,
+    contiguous and vectorised: states ``xT`` (N, B), outputs ``yT`` (k, B);
+    W (N, N) (unused when ``sparse``: the CSR arrays are), M = W_in (+ W_fb)
+    as (k, N); readout coefficients per series ``coef_in`` (k, k, B),
+    ``coef_state`` and ``coef_square`` (N or 0, k, B), ``intercept`` (k, B).
+    Each step: z = W x + Mᵀ y + b, x <- leaky(f(z)), y <- the readout of
+    [u = previous y; x; x²]; outputs into ``out`` (B, n_steps, k). Returns xT.
+    """
+    N, B = xT.shape
+    k = yT.shape[0]
+    z = np.empty((N, B), dtype=xT.dtype)
+    y_next = np.empty((k, B), dtype=xT.dtype)
+    for t in range(n_steps):
+        if sparse:
+            for i in range(N):
+                zi = z[i]
+                for b in range(B):
+                    zi[b] = bias[i]
+                for p in range(indptr[i], indptr[i + 1]):
+                    w = data[p]
+                    xc = xT[_unsigned(indices[p])]
+                    for b in range(B):
+                        zi[b] += w * xc[b]
+        else:
+            z[:, :] = W @ xT
+            for i in range(N):
+                for b in range(B):
+                    z[i, b] += bias[i]
+        for j in range(k):
+            yj = yT[j]
+            for i in range(N):
+                m = M[j, i]
+                zi = z[i]
+                for b in range(B):
+                    zi[b] += m * yj[b]
+        _update(xT.reshape(N * B), z.reshape(N * B), leak, code)
+        for j in range(k):
+            yn = y_next[j]
+            for b in range(B):
+                yn[b] = intercept[j, b]
+            for q in range(coef_in.shape[0]):
+                cq = coef_in[q, j]
+                yq = yT[q]
+                for b in range(B):
+                    yn[b] += cq[b] * yq[b]
+            for i in range(coef_state.shape[0]):
+                cs = coef_state[i, j]
+                xi = xT[i]
+                for b in range(B):
+                    yn[b] += cs[b] * xi[b]
+            for i in range(coef_square.shape[0]):
+                cs = coef_square[i, j]
+                xi = xT[i]
+                for b in range(B):
+                    yn[b] += cs[b] * (xi[b] * xi[b])
+        for j in range(k):
+            for b in range(B):
+                yT[j, b] = y_next[j, b]
+                out[b, t, j] = y_next[j, b]
+    return xT

@@ -193,13 +193,19 @@ class ReservoirEstimatorBase(SequenceEstimatorMixin, BaseEstimator):
         resolve_dtype(self.dtype, np)
 
     def _blas_units(self):
-        # All layers' units for the deep ESN (one value or one per layer).
+        # The width of the ridge statistics, whose solve (F^3) is the largest
+        # dense product: all layers' units for the deep ESN (one value or one
+        # per layer), times the state features the readout reads (the inputs'
+        # few columns aside), both directions for a bidirectional classifier.
         units = self.n_units
         layers = getattr(self, "n_layers", 1)
+        features = getattr(self, "readout_features", ("state",))
         try:
-            return int(sum(units)) if isinstance(units, (list, tuple)) else int(units) * int(layers)
+            total = int(sum(units)) if isinstance(units, (list, tuple)) else int(units) * int(layers)
+            parts = max(1, ("state" in features) + ("squared_state" in features))
         except (TypeError, ValueError):
             return None  # invalid parameters: fit reports them
+        return total * parts * (2 if getattr(self, "bidirectional", False) else 1)
 
     def _draw_reservoir(self, n_features, rng, *, n_feedback=None):
         """Draw the weights on the host and build ``reservoir_`` (and W_, W_in_, bias_, W_fb_).

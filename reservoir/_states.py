@@ -67,57 +67,80 @@ _CHUNK_MAX_STEPS = 4096
 # and fuse the activation and the leaky blend into one vectorised pass; their
 # recurrent product is either a dense BLAS product with Wᵀ (also for a W
 # stored as CSR, densified once) or a scalar CSR loop. Measured on 2 cores,
-# us per series-step, one BLAS thread (N <= 512), density 0.1:
+# us per series-step, one BLAS thread, density 0.1 unless stated:
 #
 #   N    series  NumPy CSR  NumPy dense  compiled dense  compiled CSR
 #   100    1        7.6        5.3           1.6            1.9
 #   100   64        1.3        1.3           1.2            1.9
-#   300    1       12.3       14.0          10.5           11.1
+#   300    1       12.3       14.0           8.6            8.6
 #   300    4        9.9        6.7           5.1           11.1
 #   300   16        4.8        7.0           6.1           11.1
-#   500    1       22.2       32.3          27.0           29.0
+#   500    1       22.2       32.3          27.0           22.7
 #   500    4       23.5       14.3          12.0           29.1
-#   500   16       10.3       16.3          15.1           30.2
-#   1000   1       73.8       67.6 (2 threads) 106         111
+#   1000   1       73.8       67.6 (2 threads) 106          91
+#   500    1 (density 0.02)   11.1          29.8            6.0
+#   1000   1 (density 0.02)   20.0         116             20.2
 #
-# So the compiled dense loop runs every batch of a dense W up to
-# _COMPILED_MAX_UNITS, and a CSR W's batch when it is one series of at most
-# _COMPILED_MAX_UNITS_ONE units or 2 to _COMPILED_MAX_SERIES series; the
-# NumPy loop (SciPy's CSR product over the whole batch) runs the rest. The
-# compiled CSR loop is never chosen by default; RESERVOIR_COMPILED=always
-# runs it for every CSR W (the tests compare both loops with a reference).
+# A dense W runs in the compiled dense loop up to _COMPILED_MAX_UNITS. For a
+# CSR W and up to _COMPILED_MAX_SERIES series, the cost model below (fitted to
+# that table: ns per series-step) picks the cheapest of the compiled dense
+# loop, the compiled CSR loop and the NumPy loop; larger batches run the NumPy
+# loop, whose SciPy product shares each read of W among the series.
+# RESERVOIR_COMPILED=always runs the compiled loops for every batch, keeping a
+# CSR W sparse (the tests compare every loop with a reference).
 _COMPILED_MAX_UNITS = 600
-_COMPILED_MAX_UNITS_ONE = 400
 _COMPILED_MAX_SERIES = 8
 
 
-def compiled_kernels(n_series=1, n_units=1, *, sparse=False):
-    """The compiled loops for a NumPy batch and how to run its product, or None.
+def _step_costs(n_series, n_units, nnz):
+    """Estimated ns per series-step of (compiled dense, compiled CSR, NumPy) for a CSR W."""
+    dense = 0.095 * n_units * n_units / min(n_series, 2) + 1.0 * n_units
+    csr = 0.9 * nnz + 1.0 * n_units
+    numpy = 6000.0 / n_series + 0.7 * nnz + 3.0 * n_units
+    return dense, csr, numpy
 
-    Returns ``(module, product)`` with product "dense" or "csr", or None
-    when Numba is not installed, when the environment variable
-    ``RESERVOIR_COMPILED`` is "0", or when the NumPy loop is as fast (see
-    the table above; ``RESERVOIR_COMPILED=always`` lifts those limits and
-    keeps a CSR W sparse, for tests). Numba is imported here, at the first
-    call, never by ``import reservoir``.
-    """
-    mode = os.environ.get("RESERVOIR_COMPILED", "auto").strip().lower()
-    if mode in ("0", "no", "false", "off"):
-        return None
-    if mode == "always":
-        product = "csr" if sparse else "dense"
-    elif n_units > _COMPILED_MAX_UNITS:
-        return None
-    elif not sparse or (n_series == 1 and n_units <= _COMPILED_MAX_UNITS_ONE) or (
-            2 <= n_series <= _COMPILED_MAX_SERIES):
-        product = "dense"
-    else:
+
+def _compiled_module():
+    """reservoir._compiled, or None without Numba or with ``RESERVOIR_COMPILED=0``."""
+    if os.environ.get("RESERVOIR_COMPILED", "auto").strip().lower() in ("0", "no", "false", "off"):
         return None
     try:
         from . import _compiled
     except ImportError:
         return None
-    return _compiled, product
+    return _compiled
+
+
+def compiled_kernels(n_series=1, n_units=1, *, sparse=False, nnz=None):
+    """The compiled loops for a NumPy batch and how to run its product, or None.
+
+    Returns ``(module, product)`` with product "dense" or "csr", or None
+    when Numba is not installed, when the environment variable
+    ``RESERVOIR_COMPILED`` is "0", or when the NumPy loop is estimated to be
+    as fast (see the table above; ``nnz``, the non-zeros of a CSR W, defaults
+    to a density of 0.1; ``RESERVOIR_COMPILED=always`` lifts those limits
+    and keeps a CSR W sparse, for tests). Numba is imported here, at the
+    first call, never by ``import reservoir``.
+    """
+    mode = os.environ.get("RESERVOIR_COMPILED", "auto").strip().lower()
+    if mode == "always":
+        product = "csr" if sparse else "dense"
+    elif not sparse:
+        if n_units > _COMPILED_MAX_UNITS:
+            return None
+        product = "dense"
+    else:
+        if n_series > _COMPILED_MAX_SERIES:
+            return None
+        nnz = 0.1 * n_units * n_units if nnz is None else nnz
+        dense, csr, numpy = _step_costs(n_series, n_units, nnz)
+        if n_units > _COMPILED_MAX_UNITS:
+            dense = float("inf")
+        if numpy <= min(dense, csr):
+            return None
+        product = "dense" if dense < csr else "csr"
+    module = _compiled_module()
+    return None if module is None else (module, product)
 
 
 def prefers_sparse(W):
@@ -219,7 +242,8 @@ def iter_states(inputs, operator, W_in_t, bias, *, leak_rate, activation, initia
     f = activation
     compiled = None
     if activation_name is not None and is_numpy(xp) and inputs.dtype in (np.float32, np.float64):
-        compiled = compiled_kernels(int(inputs.shape[0]), int(x.shape[1]), sparse=operator.sparse)
+        compiled = compiled_kernels(int(inputs.shape[0]), int(x.shape[1]), sparse=operator.sparse,
+                                    nnz=operator.nnz)
     for t0 in range(0, T, chunk_size):
         t1 = min(t0 + chunk_size, T)
         chunk = inputs[:, t0:t1, :]
@@ -272,6 +296,42 @@ def _compiled_closed_loop(compiled, operator, x, y, n_steps, merged, bias, leak_
         np.ascontiguousarray(bias), dtype.type(leak_rate), kernels.ACTIVATION_CODES[activation_name],
         coef_in, coef_state, coef_square, intercept, out)
     return out, x
+
+
+def _per_series(coef, n_series):
+    """Readout coefficients (rows, k) shared, or (K, rows, k) per block of series, as (rows, k, B)."""
+    if coef.ndim == 2:
+        return np.ascontiguousarray(np.broadcast_to(coef[:, :, None], coef.shape + (n_series,)))
+    return np.ascontiguousarray(np.repeat(np.moveaxis(coef, 0, -1), n_series // coef.shape[0],
+                                          axis=-1))
+
+
+def _compiled_batch_closed_loop(kernels, operator, x, y, n_steps, merged, bias, leak_rate,
+                                activation_name, linear_readout):
+    """The closed loop of a batch in the transposed compiled loop, each series its own readout."""
+    dtype = x.dtype
+    B = x.shape[0]
+    coef_in, coef_state, coef_square, intercept = (np.asarray(a, dtype=dtype)
+                                                   for a in linear_readout)
+    if intercept.ndim == 1:
+        intercept = np.ascontiguousarray(np.broadcast_to(intercept[:, None], intercept.shape + (B,)))
+    else:
+        intercept = np.ascontiguousarray(np.repeat(intercept.T, B // intercept.shape[0], axis=1))
+    if operator.sparse:
+        indptr, indices, data = operator.csr_arrays()
+        W = np.zeros((0, 0), dtype=dtype)
+    else:
+        indptr, indices, data = (np.zeros(1, np.int32), np.zeros(0, np.int32),
+                                 np.zeros(0, dtype))
+        W = np.ascontiguousarray(operator.dense_transposed().T)
+    out = np.empty((B, n_steps, intercept.shape[0]), dtype=dtype)
+    xT = kernels.closed_loop_batch(
+        np.ascontiguousarray(x.T), np.ascontiguousarray(y.T), n_steps, indptr, indices, data, W,
+        operator.sparse, np.ascontiguousarray(merged), np.ascontiguousarray(bias),
+        dtype.type(leak_rate), kernels.ACTIVATION_CODES[activation_name],
+        _per_series(coef_in, B), _per_series(coef_state, B), _per_series(coef_square, B),
+        intercept, out)
+    return out, np.ascontiguousarray(xT.T)
 
 
 def closed_loop(operator, *, initial_state, previous_output, n_steps, leak_rate, activation,
@@ -333,11 +393,16 @@ def closed_loop(operator, *, initial_state, previous_output, n_steps, leak_rate,
         merged = W_in_t if W_fb_t is None else W_in_t + W_fb_t
         if (linear_readout is not None and activation_name is not None and is_numpy(xp)
                 and x.dtype in (np.float32, np.float64)):
+            shared = linear_readout[-1].ndim == 1
             compiled = compiled_kernels(int(x.shape[0]), int(x.shape[1]),
-                                        sparse=operator.sparse)
-            if compiled is not None:
+                                        sparse=operator.sparse, nnz=operator.nnz)
+            if compiled is not None and shared:
                 return _compiled_closed_loop(compiled, operator, x, y, n_steps, merged, bias,
                                              leak_rate, activation_name, linear_readout)
+            module = _compiled_module()
+            if module is not None and x.shape[0] > 1:
+                return _compiled_batch_closed_loop(module, operator, x, y, n_steps, merged, bias,
+                                                   leak_rate, activation_name, linear_readout)
     outputs = []
     with limit_blas_threads(xp, _small_steps(operator, x.shape[0])):
         for t in range(n_steps):

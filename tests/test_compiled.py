@@ -32,7 +32,10 @@ def path(request, monkeypatch):
     elif request.param == "auto":
         pytest.importorskip("numba", reason="Numba is not installed (pip install 'reservoir-esn[numba]')")
         monkeypatch.delenv("RESERVOIR_COMPILED", raising=False)
-        assert compiled_kernels(1, 250, sparse=True)[1] == "dense"
+        # A few series of a CSR W of density 0.1 run with a densified copy,
+        # a sparser one in the compiled CSR loop, many series in NumPy's.
+        assert compiled_kernels(4, 300, sparse=True, nnz=9000)[1] == "dense"
+        assert compiled_kernels(1, 500, sparse=True, nnz=5000)[1] == "csr"
         assert compiled_kernels(64, 250, sparse=True) is None
     else:
         monkeypatch.setenv("RESERVOIR_COMPILED", "0")
@@ -73,7 +76,7 @@ def test_states_of_one_series(path, n_units, density, activation):
     np.testing.assert_allclose(res.run(U, x0), reference(res, U, x0), rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("density", [0.3, 0.02])
+@pytest.mark.parametrize("density", [0.3, 0.1, 0.02])
 def test_batched_and_ragged_series(path, density):
     res = make(220, density=density)
     rng = np.random.default_rng(5)
@@ -105,20 +108,21 @@ def test_float32_stays_float32(path, density):
     np.testing.assert_allclose(S, reference(res32, U, np.zeros(210)), rtol=0, atol=2e-5)
 
 
-@pytest.mark.parametrize("density", [0.3, 0.02])
+@pytest.mark.parametrize("n_series", [3, 10])   # 10: the batch loop with the batch inside
+@pytest.mark.parametrize("density", [0.3, 0.1, 0.02])
 @pytest.mark.parametrize("features", [("constant", "state"), ("input", "state", "squared_state"),
                                       ("constant", "input", "squared_state")])
-def test_closed_loop_with_a_linear_readout(path, density, features):
+def test_closed_loop_with_a_linear_readout(path, density, features, n_series):
     res = make(205, density=density, n_features=2)
     rng = np.random.default_rng(9)
     width = 2 * ("input" in features) + 205 * ("state" in features) + 205 * ("squared_state" in features)
     readout = ReadoutFunction(0.05 * rng.standard_normal((2, width)), rng.standard_normal(2), features)
-    x0, y0 = rng.uniform(-1, 1, (3, 205)), rng.standard_normal((3, 2))
+    x0, y0 = rng.uniform(-1, 1, (n_series, 205)), rng.standard_normal((n_series, 2))
     out, xT = res.generate(40, readout=readout, initial_state=x0, previous_output=y0)
     # By hand: u(t) = y(t-1), the plain readout after each step.
     x, y = x0.copy(), y0.copy()
     for t in range(40):
-        x = np.stack([reference(res, y[i:i + 1], x[i])[0] for i in range(3)])
+        x = np.stack([reference(res, y[i:i + 1], x[i])[0] for i in range(n_series)])
         y = readout(x, y)
         np.testing.assert_allclose(out[:, t], y, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(xT, x, rtol=1e-10, atol=1e-12)

@@ -159,6 +159,23 @@ class ReadoutPath:
         self.intercept = xp.stack([r.intercept for r in readouts], axis=0)[:, None, :]  # (K, 1, k)
         self.features = readouts[0].features
 
+    def linear_parts(self, n_inputs, n_units):
+        """As :meth:`ReadoutFunction.linear_parts`, one block per readout.
+
+        Returns (W_u (K, d, k), W_x (K, N, k), W_x² (K, N, k), c (K, k)).
+        """
+        xp = get_namespace(self.coef_t)
+        n_readouts, _, k = self.coef_t.shape
+        blocks, start = [], 0
+        for name, width in (("input", n_inputs), ("state", n_units), ("squared_state", n_units)):
+            if name in self.features:
+                blocks.append(self.coef_t[:, start:start + width, :])
+                start += width
+            else:
+                blocks.append(xp.zeros((n_readouts, 0, k), dtype=self.coef_t.dtype,
+                                       **device_kwargs(self.coef_t, xp)))
+        return (*blocks, self.intercept[:, 0, :])
+
     def __call__(self, states, inputs):
         xp = get_namespace(states)
         features = readout_features(inputs, states, self.features)

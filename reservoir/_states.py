@@ -70,16 +70,16 @@ _CHUNK_MAX_STEPS = 4096
 # us per series-step, one BLAS thread, density 0.1 unless stated:
 #
 #   N    series  NumPy CSR  NumPy dense  compiled dense  compiled CSR
-#   100    1        7.6        5.3           1.6            1.9
-#   100   64        1.3        1.3           1.2            1.9
-#   300    1       12.3       14.0           8.6            8.6
-#   300    4        9.9        6.7           5.1           11.1
-#   300   16        4.8        7.0           6.1           11.1
-#   500    1       22.2       32.3          27.0           22.7
-#   500    4       23.5       14.3          12.0           29.1
-#   1000   1       73.8       67.6 (2 threads) 106          91
-#   500    1 (density 0.02)   11.1          29.8            6.0
-#   1000   1 (density 0.02)   20.0         116             20.2
+#   100    1        7.5        5.2           1.6            1.6
+#   100   64        1.2        1.2           1.1            1.6
+#   300    1       13.1       15.3          11.4            9.8
+#   300    4       10.5        7.3           5.5            9.6
+#   300   16        5.4        7.6           6.9            9.6
+#   500    1       23.4       33.3          28.6           24.4
+#   500    4       24.6       15.6          13.2           24.4
+#   1000   1       75.7       70.9 (2 threads) 105          90
+#   500    1       12.8       33.4          28.4            7.7   (density 0.02)
+#   1000   1       22.5       71.8          98.8           22.9   (density 0.02)
 #
 # A dense W runs in the compiled dense loop up to _COMPILED_MAX_UNITS. For a
 # CSR W and up to _COMPILED_MAX_SERIES series, the cost model below (fitted to
@@ -274,6 +274,13 @@ def iter_states(inputs, operator, W_in_t, bias, *, leak_rate, activation, initia
         yield t0, states
 
 
+def _csr_arrays_or_empty(operator, sparse, dtype):
+    """(indptr, indices, data) for a compiled loop: W's, or empty ones when it runs dense."""
+    if sparse:
+        return operator.csr_arrays()
+    return np.zeros(1, np.int32), np.zeros(0, np.int32), np.zeros(0, dtype)
+
+
 def _compiled_closed_loop(compiled, operator, x, y, n_steps, merged, bias, leak_rate,
                           activation_name, linear_readout):
     kernels, product = compiled
@@ -281,13 +288,8 @@ def _compiled_closed_loop(compiled, operator, x, y, n_steps, merged, bias, leak_
     x = np.array(x, order="C")
     y = np.array(y, order="C")
     sparse = product == "csr"
-    if sparse:
-        indptr, indices, data = operator.csr_arrays()
-        Wt = np.zeros((0, 0), dtype=dtype)
-    else:
-        indptr, indices, data = (np.zeros(1, np.int32), np.zeros(0, np.int32),
-                                 np.zeros(0, dtype))
-        Wt = operator.dense_transposed()
+    indptr, indices, data = _csr_arrays_or_empty(operator, sparse, dtype)
+    Wt = np.zeros((0, 0), dtype=dtype) if sparse else operator.dense_transposed()
     coef_in, coef_state, coef_square, intercept = (np.ascontiguousarray(a, dtype=dtype)
                                                    for a in linear_readout)
     out = np.empty((x.shape[0], n_steps, intercept.shape[0]), dtype=dtype)
@@ -317,13 +319,9 @@ def _compiled_batch_closed_loop(kernels, operator, x, y, n_steps, merged, bias, 
         intercept = np.ascontiguousarray(np.broadcast_to(intercept[:, None], intercept.shape + (B,)))
     else:
         intercept = np.ascontiguousarray(np.repeat(intercept.T, B // intercept.shape[0], axis=1))
-    if operator.sparse:
-        indptr, indices, data = operator.csr_arrays()
-        W = np.zeros((0, 0), dtype=dtype)
-    else:
-        indptr, indices, data = (np.zeros(1, np.int32), np.zeros(0, np.int32),
-                                 np.zeros(0, dtype))
-        W = np.ascontiguousarray(operator.dense_transposed().T)
+    indptr, indices, data = _csr_arrays_or_empty(operator, operator.sparse, dtype)
+    W = (np.zeros((0, 0), dtype=dtype) if operator.sparse
+         else np.ascontiguousarray(operator.dense_transposed().T))
     out = np.empty((B, n_steps, intercept.shape[0]), dtype=dtype)
     xT = kernels.closed_loop_batch(
         np.ascontiguousarray(x.T), np.ascontiguousarray(y.T), n_steps, indptr, indices, data, W,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
 
-from reservoir import ESNClassifier, ESNRegressor, _overlap, _states
+from reservoir import ESNClassifier, ESNRegressor, _overlap, _states, runtime
 from reservoir._backend import _SINGLE_THREAD_MAX_UNITS
 from reservoir.readout import _ridge
 
@@ -15,25 +15,30 @@ def blas_threads():
     return sorted({lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"})
 
 
-@pytest.fixture
-def seen(monkeypatch):
-    """Record the BLAS thread counts in force at every update of the ridge statistics."""
+def spy_on(monkeypatch, owner, name):
+    """Record the BLAS thread counts in force at every call of ``owner.name``."""
     record = []
-    update = _ridge.GramAccumulator.update
+    original = getattr(owner, name)
 
-    def spy(self, X, Y):
+    def spy(*args, **kwargs):
         record.append(blas_threads())
-        return update(self, X, Y)
+        return original(*args, **kwargs)
 
-    monkeypatch.setattr(_ridge.GramAccumulator, "update", spy)
+    monkeypatch.setattr(owner, name, spy)
     return record
 
 
-def test_small_fit_runs_blas_on_one_thread_and_restores_it(seen):
+def test_small_fit_runs_blas_on_one_thread_and_restores_it(monkeypatch):
+    """The solve, after the harvest and its background updates, is where the policy shows."""
     before = blas_threads()
+    if before == [1]:
+        pytest.skip("BLAS runs on one thread in this process already")
+    updates = spy_on(monkeypatch, _ridge.GramAccumulator, "update")
+    solves = spy_on(monkeypatch, _ridge.GramAccumulator, "solve")
     series = np.sin(0.1 * np.arange(300))[:, None]
     ESNRegressor(n_units=50, random_state=0).fit(series[:-1], series[1:])
-    assert seen and all(threads == [1] for threads in seen)
+    assert updates and all(threads == [1] for threads in updates)
+    assert solves == [[1]]
     assert blas_threads() == before
 
 
@@ -42,28 +47,25 @@ def test_large_model_solves_with_the_blas_threads(monkeypatch):
     before = blas_threads()
     if before == [1]:
         pytest.skip("BLAS runs on one thread in this process already")
-    during_solve = []
-    solve = _ridge.GramAccumulator.solve
-
-    def spy(self, alpha):
-        during_solve.append(blas_threads())
-        return solve(self, alpha)
-
-    monkeypatch.setattr(_ridge.GramAccumulator, "solve", spy)
+    solves = spy_on(monkeypatch, _ridge.GramAccumulator, "solve")
     series = np.sin(0.1 * np.arange(120))[:, None]
     ESNRegressor(n_units=_SINGLE_THREAD_MAX_UNITS + 1, density=0.02, random_state=0).fit(
         series[:-1], series[1:])
-    assert during_solve == [before]
+    assert solves == [before]
     assert blas_threads() == before
 
 
-def test_classifier_fit_and_scoring_follow_the_policy(seen):
+def test_classifier_fit_and_scoring_follow_the_policy(monkeypatch):
+    """Threads in force whenever the reservoir runs, in fit and in decision_function."""
+    runs = spy_on(monkeypatch, runtime, "iter_states")
     rng = np.random.default_rng(0)
     X = [rng.standard_normal((20, 2)) for _ in range(6)]
     y = [0, 1] * 3
     model = ESNClassifier(n_units=30, random_state=0).fit(X, y)
-    model.predict(X)
-    assert seen and all(threads == [1] for threads in seen)
+    fitted = len(runs)
+    model.decision_function(X)
+    assert fitted >= 1 and len(runs) > fitted
+    assert all(threads == [1] for threads in runs)
 
 
 def test_background_updates_give_the_sequential_statistics_bit_for_bit(monkeypatch):

@@ -76,6 +76,24 @@ def readout_features(inputs, states, features):
     return parts[0] if len(parts) == 1 else xp.concat(parts, axis=-1)
 
 
+def _linear_blocks(coef_t, features, n_inputs, n_units):
+    """Rows of ``coef_t`` (..., F, k) for the inputs, the states and their squares.
+
+    An absent feature's block has no rows; leading axes (one per readout of a
+    ReadoutPath) are kept.
+    """
+    xp = get_namespace(coef_t)
+    blocks, start = [], 0
+    for name, width in (("input", n_inputs), ("state", n_units), ("squared_state", n_units)):
+        if name in features:
+            blocks.append(coef_t[..., start:start + width, :])
+            start += width
+        else:
+            blocks.append(xp.zeros((*coef_t.shape[:-2], 0, coef_t.shape[-1]), dtype=coef_t.dtype,
+                                   **device_kwargs(coef_t, xp)))
+    return blocks
+
+
 class ReadoutFunction:
     """A fitted linear readout as a function, y = [u; x; x^2] W_out^T + c.
 
@@ -124,17 +142,7 @@ class ReadoutFunction:
         having no rows: the form a fused closed loop evaluates without
         concatenating features at every step.
         """
-        xp = get_namespace(self.coef_t)
-        k = self.coef_t.shape[1]
-        blocks, start = [], 0
-        for name, width in (("input", n_inputs), ("state", n_units), ("squared_state", n_units)):
-            if name in self.features:
-                blocks.append(self.coef_t[start:start + width, :])
-                start += width
-            else:
-                blocks.append(xp.zeros((0, k), dtype=self.coef_t.dtype,
-                                       **device_kwargs(self.coef_t, xp)))
-        return (*blocks, self.intercept)
+        return (*_linear_blocks(self.coef_t, self.features, n_inputs, n_units), self.intercept)
 
 
 class ReadoutPath:
@@ -164,17 +172,8 @@ class ReadoutPath:
 
         Returns (W_u (K, d, k), W_x (K, N, k), W_x² (K, N, k), c (K, k)).
         """
-        xp = get_namespace(self.coef_t)
-        n_readouts, _, k = self.coef_t.shape
-        blocks, start = [], 0
-        for name, width in (("input", n_inputs), ("state", n_units), ("squared_state", n_units)):
-            if name in self.features:
-                blocks.append(self.coef_t[:, start:start + width, :])
-                start += width
-            else:
-                blocks.append(xp.zeros((n_readouts, 0, k), dtype=self.coef_t.dtype,
-                                       **device_kwargs(self.coef_t, xp)))
-        return (*blocks, self.intercept[:, 0, :])
+        return (*_linear_blocks(self.coef_t, self.features, n_inputs, n_units),
+                self.intercept[:, 0, :])
 
     def __call__(self, states, inputs):
         xp = get_namespace(states)

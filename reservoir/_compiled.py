@@ -22,7 +22,7 @@ import numpy as np
 from numba.core import types
 from numba.extending import intrinsic
 
-__all__ = ["ACTIVATION_CODES", "closed_loop_batch", "closed_loop_linear", "states_csr", "states_dense",
+__all__ = ["ACTIVATION_CODES", "closed_loop_batch", "closed_loop_linear", "states_dense", "states_sliced",
            "tanh_into"]
 
 ACTIVATION_CODES = {"tanh": 0, "identity": 1, "relu": 2, "sigmoid": 3}
@@ -134,26 +134,59 @@ def _update(x, z, leak, code):
             x[i] = x[i] + leak * (z[i] - x[i])
 
 
+# Lane offsets within a slice of the sliced layout, as unsigned integers so
+# that indexing with them skips the wrap-around of negative indices.
+_1, _2, _3, _4, _5, _6, _7, _8 = (np.uint64(k) for k in range(1, 9))
+
+
+@numba.njit(inline="always")
+def _sliced_product(x, rows, offsets, columns, values, z):
+    """z[i] += (W x)[i] for every row i, W in the sliced layout of reservoir._backend.sliced_ell.
+
+    ``x`` has N + 1 elements with x[N] = 0 (the padding column), ``z`` has a
+    spare element N (the padding rows). Eight running sums, one per row of a
+    slice (SLICE_ROWS = 8), each adding its row's terms in CSR order.
+    """
+    for s in range(offsets.shape[0] - 1):
+        p = _unsigned(offsets[s])
+        end = _unsigned(offsets[s + 1])
+        r = 8 * s
+        i0, i1, i2, i3 = rows[r], rows[r + 1], rows[r + 2], rows[r + 3]
+        i4, i5, i6, i7 = rows[r + 4], rows[r + 5], rows[r + 6], rows[r + 7]
+        a0, a1, a2, a3, a4, a5, a6, a7 = z[i0], z[i1], z[i2], z[i3], z[i4], z[i5], z[i6], z[i7]
+        while p < end:
+            a0 += values[p] * x[columns[p]]
+            a1 += values[p + _1] * x[columns[p + _1]]
+            a2 += values[p + _2] * x[columns[p + _2]]
+            a3 += values[p + _3] * x[columns[p + _3]]
+            a4 += values[p + _4] * x[columns[p + _4]]
+            a5 += values[p + _5] * x[columns[p + _5]]
+            a6 += values[p + _6] * x[columns[p + _6]]
+            a7 += values[p + _7] * x[columns[p + _7]]
+            p += _8
+        z[i0], z[i1], z[i2], z[i3], z[i4], z[i5], z[i6], z[i7] = a0, a1, a2, a3, a4, a5, a6, a7
+
+
 @_jit
-def states_csr(x, drive, indptr, indices, data, leak, code, out):
-    """Run ``drive.shape[1]`` steps with a CSR W; states into ``out`` (B, c, N); returns x.
+def states_sliced(x, drive, rows, offsets, columns, values, leak, code, out):
+    """Run ``drive.shape[1]`` steps with a sparse W; states into ``out`` (B, c, N); returns x.
 
     ``x`` (B, N) is the state before the chunk, ``drive`` (B, c, N) holds
-    W_in u(t) + W_fb y(t-1) + b (+ noise) of every step.
+    W_in u(t) + W_fb y(t-1) + b (+ noise) of every step; W is in the sliced
+    layout (rows, offsets, columns, values). Each unit's pre-activation is
+    its drive plus its row's terms in CSR order.
     """
     B, c, N = drive.shape
-    z = np.empty(N, dtype=x.dtype)
+    z = np.empty(N + 1, dtype=x.dtype)
+    xb = np.zeros(N + 1, dtype=x.dtype)     # xb[N] stays 0: the padding column
     for b in range(B):
-        xb = x[b].copy()
+        xb[:N] = x[b]
         for t in range(c):
-            for i in range(N):
-                acc = drive[b, t, i]
-                for k in range(indptr[i], indptr[i + 1]):
-                    acc += data[k] * xb[_unsigned(indices[k])]
-                z[i] = acc
-            _update(xb, z, leak, code)
-            out[b, t, :] = xb
-        x[b] = xb
+            z[:N] = drive[b, t]
+            _sliced_product(xb, rows, offsets, columns, values, z)
+            _update(xb[:N], z[:N], leak, code)
+            out[b, t, :] = xb[:N]
+        x[b] = xb[:N]
     return x
 
 
@@ -173,22 +206,23 @@ def states_dense(x, drive, Wt, leak, code, out):
 
 
 @_jit
-def _recurrent(x, indptr, indices, data, Wt, sparse, z):
-    """z = x Wᵀ for a batch x (B, N), CSR or dense."""
+def _recurrent(x, rows, offsets, columns, values, Wt, sparse, z):
+    """z = x Wᵀ for a batch x (B, N), W in the sliced layout or dense (transposed)."""
     B, N = x.shape
     if sparse:
+        xb = np.zeros(N + 1, dtype=x.dtype)     # xb[N] stays 0: the padding column
+        zb = np.empty(N + 1, dtype=x.dtype)
         for b in range(B):
-            for i in range(N):
-                acc = 0.0
-                for k in range(indptr[i], indptr[i + 1]):
-                    acc += data[k] * x[b, _unsigned(indices[k])]
-                z[b, i] = acc
+            xb[:N] = x[b]
+            zb[:] = 0.0
+            _sliced_product(xb, rows, offsets, columns, values, zb)
+            z[b] = zb[:N]
     else:
         z[:, :] = x @ Wt
 
 
 @_jit
-def closed_loop_linear(x, y, n_steps, indptr, indices, data, Wt, sparse, M, bias, leak, code,
+def closed_loop_linear(x, y, n_steps, rows, offsets, columns, values, Wt, sparse, M, bias, leak, code,
                        coef_in, coef_state, coef_square, intercept, out):
     """Autonomous closed loop with a linear readout on [u; x; x²], fused.
 
@@ -201,7 +235,7 @@ def closed_loop_linear(x, y, n_steps, indptr, indices, data, Wt, sparse, M, bias
     k = intercept.shape[0]
     z = np.empty((B, N), dtype=x.dtype)
     for t in range(n_steps):
-        _recurrent(x, indptr, indices, data, Wt, sparse, z)
+        _recurrent(x, rows, offsets, columns, values, Wt, sparse, z)
         drive = y @ M
         for b in range(B):
             zb = z[b]

@@ -66,38 +66,44 @@ _CHUNK_MAX_STEPS = 4096
 # The compiled loops (Numba, when installed) remove Python's per-step overhead
 # and fuse the activation and the leaky blend into one vectorised pass; their
 # recurrent product is either a dense BLAS product with Wᵀ (also for a W
-# stored as CSR, densified once) or a scalar CSR loop. Measured on 2 cores,
-# us per series-step, one BLAS thread, density 0.1 unless stated:
+# stored as CSR, densified once) or a sparse product over W in the sliced
+# layout of reservoir._backend.sliced_ell (eight rows summed side by side,
+# where a CSR loop waits on one addition per non-zero). Measured on 2 cores
+# (AMD EPYC), us per series-step, one BLAS thread; density 0.1, or an
+# in-degree of 10 (the default reservoir):
 #
-#   N    series  NumPy CSR  NumPy dense  compiled dense  compiled CSR
-#   100    1        7.5        5.2           1.6            1.6
-#   100   64        1.2        1.2           1.1            1.6
-#   300    1       13.1       15.3          11.4            9.8
-#   300    4       10.5        7.3           5.5            9.6
-#   300   16        5.4        7.6           6.9            9.6
-#   500    1       23.4       33.3          28.6           24.4
-#   500    4       24.6       15.6          13.2           24.4
-#   1000   1       75.7       70.9 (2 threads) 105          90
-#   500    1       12.8       33.4          28.4            7.7   (density 0.02)
-#   1000   1       22.5       71.8          98.8           22.9   (density 0.02)
+#   N    series  density  NumPy (SciPy CSR)  compiled dense  compiled sliced
+#   100    1      0.1          5.2               1.6              -
+#   100   64      0.1          1.4               1.3              -
+#   300    1      0.1         15.4              13.1              6.3
+#   300    1      in 10       15.2              11.1              3.2
+#   300    8      0.1          7.2               5.5              5.1
+#   300    8      in 10        4.6               5.1              3.5
+#   1000   1      0.1         76.0             115               39.9
+#   1000   1      in 10       18.9             111                9.6
+#   1000   8      0.1         52.0              74.5             41.4
+#   1000   8      in 10       12.6              74.8             11.4
+#   2000   1      0.1        315                 -              161
+#   2000   1      in 10       29.6               -               19.0
 #
 # A dense W runs in the compiled dense loop up to _COMPILED_MAX_UNITS. For a
 # CSR W and up to _COMPILED_MAX_SERIES series, the cost model below (fitted to
 # that table: ns per series-step) picks the cheapest of the compiled dense
-# loop, the compiled CSR loop and the NumPy loop; larger batches run the NumPy
-# loop, whose SciPy product shares each read of W among the series.
-# RESERVOIR_COMPILED=always runs the compiled loops for every batch, keeping a
-# CSR W sparse (the tests compare every loop with a reference).
+# loop, the compiled sliced loop and the NumPy loop; larger batches run the
+# NumPy loop, whose SciPy product shares each read of W among the series
+# (1.2 us per series-step for 64 series at N = 300). RESERVOIR_COMPILED=always
+# runs the compiled loops for every batch, keeping a CSR W sparse (the tests
+# compare every loop with a reference).
 _COMPILED_MAX_UNITS = 600
 _COMPILED_MAX_SERIES = 8
 
 
 def _step_costs(n_series, n_units, nnz):
-    """Estimated ns per series-step of (compiled dense, compiled CSR, NumPy) for a CSR W."""
+    """Estimated ns per series-step of (compiled dense, compiled sliced, NumPy) for a CSR W."""
     dense = 0.095 * n_units * n_units / min(n_series, 2) + 1.0 * n_units
-    csr = 0.9 * nnz + 1.0 * n_units
+    sliced = 0.4 * nnz + 5.0 * n_units
     numpy = 6000.0 / n_series + 0.7 * nnz + 3.0 * n_units
-    return dense, csr, numpy
+    return dense, sliced, numpy
 
 
 def _compiled_module():
@@ -114,7 +120,7 @@ def _compiled_module():
 def compiled_kernels(n_series=1, n_units=1, *, sparse=False, nnz=None):
     """The compiled loops for a NumPy batch and how to run its product, or None.
 
-    Returns ``(module, product)`` with product "dense" or "csr", or None
+    Returns ``(module, product)`` with product "dense" or "sliced", or None
     when Numba is not installed, when the environment variable
     ``RESERVOIR_COMPILED`` is "0", or when the NumPy loop is estimated to be
     as fast (see the table above; ``nnz``, the non-zeros of a CSR W, defaults
@@ -124,7 +130,7 @@ def compiled_kernels(n_series=1, n_units=1, *, sparse=False, nnz=None):
     """
     mode = os.environ.get("RESERVOIR_COMPILED", "auto").strip().lower()
     if mode == "always":
-        product = "csr" if sparse else "dense"
+        product = "sliced" if sparse else "dense"
     elif not sparse:
         if n_units > _COMPILED_MAX_UNITS:
             return None
@@ -133,12 +139,12 @@ def compiled_kernels(n_series=1, n_units=1, *, sparse=False, nnz=None):
         if n_series > _COMPILED_MAX_SERIES:
             return None
         nnz = 0.1 * n_units * n_units if nnz is None else nnz
-        dense, csr, numpy = _step_costs(n_series, n_units, nnz)
+        dense, sliced, numpy = _step_costs(n_series, n_units, nnz)
         if n_units > _COMPILED_MAX_UNITS:
             dense = float("inf")
-        if numpy <= min(dense, csr):
+        if numpy <= min(dense, sliced):
             return None
-        product = "dense" if dense < csr else "csr"
+        product = "dense" if dense < sliced else "sliced"
     module = _compiled_module()
     return None if module is None else (module, product)
 
@@ -190,9 +196,8 @@ def _compiled_chunk(compiled, x, drive, operator, leak_rate, activation_name):
     x = np.array(x, dtype=drive.dtype, order="C")   # the loop advances it in place
     code = kernels.ACTIVATION_CODES[activation_name]
     leak = drive.dtype.type(leak_rate)
-    if product == "csr":
-        indptr, indices, data = operator.csr_arrays()
-        x = kernels.states_csr(x, drive, indptr, indices, data, leak, code, states)
+    if product == "sliced":
+        x = kernels.states_sliced(x, drive, *operator.sliced_arrays(), leak, code, states)
     else:
         x = kernels.states_dense(x, drive, operator.dense_transposed(), leak, code, states)
     return states, x
@@ -281,20 +286,27 @@ def _csr_arrays_or_empty(operator, sparse, dtype):
     return np.zeros(1, np.int32), np.zeros(0, np.int32), np.zeros(0, dtype)
 
 
+def _sliced_arrays_or_empty(operator, sparse, dtype):
+    """(rows, offsets, columns, values) for a compiled loop: W's, or empty ones when it runs dense."""
+    if sparse:
+        return operator.sliced_arrays()
+    return np.zeros(0, np.intp), np.zeros(1, np.intp), np.zeros(0, np.uint16), np.zeros(0, dtype)
+
+
 def _compiled_closed_loop(compiled, operator, x, y, n_steps, merged, bias, leak_rate,
                           activation_name, linear_readout):
     kernels, product = compiled
     dtype = x.dtype
     x = np.array(x, order="C")
     y = np.array(y, order="C")
-    sparse = product == "csr"
-    indptr, indices, data = _csr_arrays_or_empty(operator, sparse, dtype)
+    sparse = product == "sliced"
+    sliced = _sliced_arrays_or_empty(operator, sparse, dtype)
     Wt = np.zeros((0, 0), dtype=dtype) if sparse else operator.dense_transposed()
     coef_in, coef_state, coef_square, intercept = (np.ascontiguousarray(a, dtype=dtype)
                                                    for a in linear_readout)
     out = np.empty((x.shape[0], n_steps, intercept.shape[0]), dtype=dtype)
     x = kernels.closed_loop_linear(
-        x, y, n_steps, indptr, indices, data, Wt, sparse, np.ascontiguousarray(merged),
+        x, y, n_steps, *sliced, Wt, sparse, np.ascontiguousarray(merged),
         np.ascontiguousarray(bias), dtype.type(leak_rate), kernels.ACTIVATION_CODES[activation_name],
         coef_in, coef_state, coef_square, intercept, out)
     return out, x

@@ -2,15 +2,18 @@
 
 Every case runs three times: with ``RESERVOIR_COMPILED=0`` (the NumPy/SciPy
 path), ``RESERVOIR_COMPILED=always`` (the compiled loops whatever the batch
-size, a CSR W with the compiled CSR product) and the default policy (which
-runs small batches of a CSR W with a densified copy); the last two are
-skipped when Numba is not installed.
+size, a sparse W with the compiled sliced product) and the default policy
+(which runs small batches of a CSR W of density 0.1 with a densified copy
+and sparser ones with the sliced product); the last two are skipped when
+Numba is not installed.
 """
 
 import numpy as np
 import pytest
+import scipy.sparse
 
 from reservoir import ESNRegressor, Reservoir
+from reservoir._backend import SLICE_ROWS, sliced_ell
 from reservoir._states import compiled_kernels
 from reservoir.initializers import bias_vector, input_weights, recurrent_weights
 from reservoir.readout import ReadoutFunction
@@ -28,14 +31,14 @@ def path(request, monkeypatch):
     if request.param == "compiled":
         pytest.importorskip("numba", reason="Numba is not installed (pip install 'reservoir-esn[numba]')")
         monkeypatch.setenv("RESERVOIR_COMPILED", "always")
-        assert compiled_kernels(1000, 1000, sparse=True)[1] == "csr"
+        assert compiled_kernels(1000, 1000, sparse=True)[1] == "sliced"
     elif request.param == "auto":
         pytest.importorskip("numba", reason="Numba is not installed (pip install 'reservoir-esn[numba]')")
         monkeypatch.delenv("RESERVOIR_COMPILED", raising=False)
         # A few series of a CSR W of density 0.1 run with a densified copy,
-        # a sparser one in the compiled CSR loop, many series in NumPy's.
+        # a sparser one in the compiled sliced loop, many series in NumPy's.
         assert compiled_kernels(4, 300, sparse=True, nnz=9000)[1] == "dense"
-        assert compiled_kernels(1, 500, sparse=True, nnz=5000)[1] == "csr"
+        assert compiled_kernels(1, 500, sparse=True, nnz=5000)[1] == "sliced"
         assert compiled_kernels(64, 250, sparse=True) is None
     else:
         monkeypatch.setenv("RESERVOIR_COMPILED", "0")
@@ -168,3 +171,42 @@ def test_compiled_tanh_matches_numpy_to_a_few_ulp():
     compiled.tanh_into(special, out)
     np.testing.assert_array_equal(out, np.tanh(special))
     assert np.signbit(out[1])
+
+
+@pytest.mark.parametrize("n_units, density", [(13, 0.4), (250, 0.03), (300, 0.1)])
+def test_sliced_layout_holds_every_row_in_csr_order(n_units, density):
+    """Reading the sliced layout back gives W, each row's terms in CSR order, padding on column N."""
+    W = scipy.sparse.csr_matrix(recurrent_weights(n_units, spectral_radius=0.9, density=density,
+                                                  random_state=1))
+    rows, offsets, columns, values = sliced_ell(W)
+    assert rows.size == offsets.size * SLICE_ROWS - SLICE_ROWS >= n_units
+    assert sorted(rows[:n_units]) == list(range(n_units)) and set(rows[n_units:]) <= {n_units}
+    lengths = np.diff(W.indptr)
+    assert np.all(np.diff(lengths[rows[:n_units]]) <= 0)      # sorted by length
+    for s in range(offsets.size - 1):
+        block_cols = columns[offsets[s]:offsets[s + 1]].reshape(-1, SLICE_ROWS)
+        block_vals = values[offsets[s]:offsets[s + 1]].reshape(-1, SLICE_ROWS)
+        for lane in range(SLICE_ROWS):
+            i = rows[s * SLICE_ROWS + lane]
+            n = 0 if i == n_units else lengths[i]
+            if n:
+                np.testing.assert_array_equal(block_cols[:n, lane], W.indices[W.indptr[i]:W.indptr[i + 1]])
+                np.testing.assert_array_equal(block_vals[:n, lane], W.data[W.indptr[i]:W.indptr[i + 1]])
+            assert np.all(block_cols[n:, lane] == n_units) and np.all(block_vals[n:, lane] == 0.0)
+
+
+def test_sliced_product_adds_nothing_for_padding_even_beside_infinite_states():
+    """A unit that is infinite reaches only the rows that read it: padding never makes 0 * inf."""
+    compiled = pytest.importorskip("reservoir._compiled", reason="Numba is not installed",
+                                   exc_type=ImportError)
+    W = scipy.sparse.csr_matrix(recurrent_weights(40, spectral_radius=0.9, density=0.1, random_state=2))
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 40))
+    x[0, 5] = np.inf
+    drive = np.zeros((1, 1, 40))
+    out = np.empty_like(drive)
+    compiled.states_sliced(x.copy(), drive, *sliced_ell(W), 1.0, 1, out)   # identity activation
+    with np.errstate(invalid="ignore"):
+        expected = W @ x[0]
+    np.testing.assert_array_equal(out[0, 0], expected)
+    reads_unit_5 = W[:, [5]].toarray().ravel() != 0
+    assert np.all(np.isfinite(out[0, 0][~reads_unit_5]))

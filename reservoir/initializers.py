@@ -50,6 +50,15 @@ _EXACT_EIGVALS_MAX_UNITS = 2000
 # Fixed seed of ARPACK's start vector: the same matrix always gives the same
 # (bit-identical) estimate, independent of any user generator.
 _ARPACK_START_SEED = 20_011
+# Krylov basis size of ARPACK (its ncv). With SciPy's default for six
+# eigenvalues (20), the restarts settle on six eigenvalues of nearly largest
+# modulus that miss the largest one for a share of random sparse matrices
+# (the circular law crowds their eigenvalues at the edge of the disc):
+# measured against all eigenvalues from LAPACK, density 0.1, 10 of 100
+# matrices at N = 1000 (radius off by up to 1.4 %), 8 of 300 at N = 500,
+# and 2 of 60 at N = 1000 with density 0.01. With 40 vectors: none of these
+# 460, with half the matrix-vector products (1,460 against 3,060 at N = 1000).
+_ARPACK_BASIS = 40
 
 
 def spectral_radius(W, *, method="auto"):
@@ -100,8 +109,8 @@ def spectral_radius(W, *, method="auto"):
         v0 = np.random.default_rng(_ARPACK_START_SEED).uniform(-1.0, 1.0, n)
         try:
             vals = scipy.sparse.linalg.eigs(
-                W, k=min(6, n - 2), which="LM", v0=v0, tol=0, maxiter=max(1000, 20 * n),
-                return_eigenvectors=False,
+                W, k=min(6, n - 2), ncv=min(n, _ARPACK_BASIS), which="LM", v0=v0, tol=0,
+                maxiter=max(1000, 20 * n), return_eigenvectors=False,
             )
             return float(np.max(np.abs(vals)))
         except scipy.sparse.linalg.ArpackNoConvergence:

@@ -285,11 +285,16 @@ def step_floor(sizes, repeats=20):
     statistics update XᵀX over a block of 1000 steps of F = N features (the states),
     divided by the block length. Their sum is the floor of a one-series fit;
     the product alone is the floor of predict and of the closed loop.
+    Beside them, this package's state harvest alone (``Reservoir.run`` over
+    2000 steps of one series) in float64 and in float32: what a float32 fit
+    can gain, since its statistics stay float64.
     """
-    from reservoir.initializers import recurrent_weights
+    from reservoir import Reservoir
+    from reservoir.initializers import bias_vector, input_weights, recurrent_weights
 
     rows = []
     rng = np.random.default_rng(0)
+    U = rng.standard_normal((2000, 3))
     for n in sizes:
         W = recurrent_weights(n, spectral_radius=RADIUS, density=DENSITY, random_state=0)
         x = rng.standard_normal(n)
@@ -297,8 +302,14 @@ def step_floor(sizes, repeats=20):
         F = n
         S = rng.standard_normal((1000, F))
         gram = _best_time(lambda S=S: S.T @ S, repeats) / 1000
+        harvest = {}
+        for dtype in ("float64", "float32"):
+            res = Reservoir(W, input_weights(n, 3, random_state=1), bias_vector(n, random_state=2),
+                            leak_rate=LEAK, dtype=dtype)
+            harvest[dtype] = _best_time(lambda res=res: res.run(U), repeats) / len(U)
         rows.append(dict(n_units=n, nnz=int(W.nnz), product_us=product * 1e6, gram_us=gram * 1e6,
-                         gram_flops_per_step=2 * F * F))
+                         gram_flops_per_step=2 * F * F, harvest_float64_us=harvest["float64"] * 1e6,
+                         harvest_float32_us=harvest["float32"] * 1e6))
     return rows
 
 
@@ -412,12 +423,13 @@ def main(argv=None):
         print(f"\nfloor: memory bandwidth {f['bandwidth_gb_s']:.1f} GB/s, float64 matrix product "
               f"{f['gemm_gflops']:.1f} GFlop/s")
         print(f"{'N':>5s} {'nnz(W)':>8s} {'W x us':>8s} {'XtX us/step':>12s} {'floor us':>9s} "
-              f"{'our fit us/step':>16s}")
+              f"{'our fit us/step':>16s} {'harvest f64 us':>15s} {'harvest f32 us':>15s}")
         for r in f["steps"]:
             ours_fit = fits.get(r["n_units"])
             shown = "-" if ours_fit is None else f"{ours_fit * 1e6:.1f}"
             print(f"{r['n_units']:>5d} {r['nnz']:>8d} {r['product_us']:>8.1f} {r['gram_us']:>12.1f} "
-                  f"{r['product_us'] + r['gram_us']:>9.1f} {shown:>16s}")
+                  f"{r['product_us'] + r['gram_us']:>9.1f} {shown:>16s} "
+                  f"{r['harvest_float64_us']:>15.1f} {r['harvest_float32_us']:>15.1f}")
     if "memory" in extra:
         m = extra["memory"]
         print(f"memory: fit on {m['n_steps']} steps at N=1000: peak {m['peak_mb']:.0f} MB resident "

@@ -59,6 +59,12 @@ _ARPACK_START_SEED = 20_011
 # and 2 of 60 at N = 1000 with density 0.01. With 40 vectors: none of these
 # 460, with half the matrix-vector products (1,460 against 3,060 at N = 1000).
 _ARPACK_BASIS = 40
+# ARPACK's relative tolerance on the eigenvalues. The radius is promised to
+# 1e-8; at 1e-10 the largest error over 760 random sparse matrices (N = 300
+# to 1000, density 0.01 and 0.1) was 2e-11, against 3e-14 at machine
+# precision (tol=0), for a third fewer products (0.12 against 0.18 s at
+# N = 1000, 18 against 28 ms at N = 300).
+_ARPACK_TOLERANCE = 1e-10
 
 
 def spectral_radius(W, *, method="auto"):
@@ -71,7 +77,7 @@ def spectral_radius(W, *, method="auto"):
         ``"exact"`` computes every eigenvalue with LAPACK
         (``scipy.linalg.eigvals``); ``"arpack"`` the few largest with
         ``scipy.sparse.linalg.eigs`` from a deterministic start vector, to
-        machine precision; ``"subspace"`` uses block power (subspace)
+        a relative tolerance of 1e-10; ``"subspace"`` uses block power (subspace)
         iteration with a Rayleigh-Ritz step, which also resolves a complex
         conjugate pair. ``"auto"`` is exact for dense matrices of at most
         1000 rows (and for sparse ones of at most 200), ARPACK otherwise,
@@ -109,7 +115,7 @@ def spectral_radius(W, *, method="auto"):
         v0 = np.random.default_rng(_ARPACK_START_SEED).uniform(-1.0, 1.0, n)
         try:
             vals = scipy.sparse.linalg.eigs(
-                W, k=min(6, n - 2), ncv=min(n, _ARPACK_BASIS), which="LM", v0=v0, tol=0,
+                W, k=min(6, n - 2), ncv=min(n, _ARPACK_BASIS), which="LM", v0=v0, tol=_ARPACK_TOLERANCE,
                 maxiter=max(1000, 20 * n), return_eigenvectors=False,
             )
             return float(np.max(np.abs(vals)))

@@ -236,7 +236,8 @@ class Reservoir:
             ``noise(t0, shape)`` returns pre-activation noise for the steps
             t0 .. t0 + shape[1] - 1.
         chunk_size : int, optional
-            Steps per chunk; by default about 8 MB of float64 states, at most 4096 steps.
+            Steps per chunk; by default about 4 MB of float64 states, at most 4096 steps
+            and at least 1024 rows (series x steps).
 
         Yields
         ------

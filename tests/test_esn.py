@@ -198,6 +198,8 @@ def test_streaming_does_not_depend_on_chunk_size(sine, monkeypatch):
     X, y = sine[:-1], sine[1:]
     whole = ESNRegressor(n_units=50, washout=30, random_state=0).fit(X, y)
     monkeypatch.setattr(reservoir._states, "_CHUNK_ELEMENTS", 50 * 7)  # 7 steps per chunk
+    monkeypatch.setattr(reservoir._states, "_CHUNK_MIN_ROWS", 1)
+    assert reservoir._states.chunk_length(1, 50) == 7
     chunked = ESNRegressor(n_units=50, washout=30, random_state=0).fit(X, y)
     # The accumulated statistics agree to rounding; the solved coefficients of
     # this nearly collinear problem amplify rounding, the predictions do not.

@@ -50,21 +50,23 @@ _SPARSE_MIN_UNITS = 200
 _SPARSE_MAX_DENSITY = 0.15
 
 # Elements of one chunk of states (n_series x steps x n_units): about 4 MB in
-# float64, at most _CHUNK_MAX_STEPS steps and at least _CHUNK_MIN_ROWS rows
-# (series x steps). Small enough to stream and to give a fit several chunks,
-# so that the ridge statistics of one chunk are added on the second core while
-# the next is computed (reservoir._overlap), and the last chunk's statistics,
-# which nothing overlaps, are short; enough rows that each chunk's statistics
-# are one efficient matrix product. Measured on 2 cores with the sliced
-# product, medians of 9 fits, against 8 MB chunks without a row minimum: one
-# series of 10,000 steps at N = 300 77 against 82 ms, 64 series x 1,000
-# steps at N = 300 285 against 311 ms, N = 1000 one series 521 against 524
-# ms and 64 series 1.96 against 1.95 s (there 1,024 rows a chunk either way:
-# with 512, 2.37 s), N = 100 22 ms both. With the CSR loop earlier, one
-# chunk (1 << 22 elements) fitted N = 300 in 185 against 130 ms.
+# float64, at most _CHUNK_MAX_STEPS steps, and at least _CHUNK_MIN_ROWS rows
+# (series x steps) as long as that stays within 16 MB. Small enough to stream
+# and to give a fit several chunks, so that the ridge statistics of one chunk
+# are added on the second core while the next is computed
+# (reservoir._overlap), and the last chunk's statistics, which nothing
+# overlaps, are short; enough rows that each chunk's statistics are one
+# efficient matrix product. Measured on 2 cores with the sliced product,
+# medians of 9 fits, against 8 MB chunks without a row minimum: one series
+# of 10,000 steps at N = 300 77 against 82 ms, 64 series x 1,000 steps at
+# N = 300 285 against 311 ms, N = 1000 one series 521 against 524 ms and 64
+# series 1.96 against 1.95 s (there 1,024 rows a chunk either way: with 512,
+# 2.37 s), N = 100 22 ms both. With the CSR loop earlier, one chunk
+# (1 << 22 elements) fitted N = 300 in 185 against 130 ms.
 _CHUNK_ELEMENTS = 1 << 19
 _CHUNK_MAX_STEPS = 4096
 _CHUNK_MIN_ROWS = 1024
+_CHUNK_MAX_ELEMENTS = 1 << 21
 
 
 # The compiled loops (Numba, when installed) remove Python's per-step overhead
@@ -162,8 +164,10 @@ def prefers_sparse(W):
 
 def chunk_length(n_series, n_units):
     """Time steps per chunk of states for a batch of ``n_series`` and ``n_units``."""
-    steps = min(_CHUNK_MAX_STEPS, _CHUNK_ELEMENTS // max(1, n_series * n_units))
-    return max(1, steps, -(-_CHUNK_MIN_ROWS // max(1, n_series)))
+    elements = max(1, n_series * n_units)
+    steps = min(_CHUNK_MAX_STEPS, _CHUNK_ELEMENTS // elements)
+    enough_rows = min(-(-_CHUNK_MIN_ROWS // max(1, n_series)), _CHUNK_MAX_ELEMENTS // elements)
+    return max(1, steps, enough_rows)
 
 
 def _small_steps(operator, n_series):

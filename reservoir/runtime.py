@@ -237,7 +237,7 @@ class Reservoir:
             t0 .. t0 + shape[1] - 1.
         chunk_size : int, optional
             Steps per chunk; by default about 4 MB of float64 states, at most 4096 steps
-            and at least 1024 rows (series x steps).
+            and at least 1024 rows (series x steps) up to 16 MB.
 
         Yields
         ------

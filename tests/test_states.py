@@ -6,7 +6,7 @@ import scipy.sparse
 
 from reservoir import ReservoirTransformer
 from reservoir._backend import RecurrentOperator
-from reservoir._states import closed_loop, iter_states
+from reservoir._states import chunk_length, closed_loop, iter_states
 from reservoir.initializers import bias_vector, input_weights, recurrent_weights
 
 
@@ -106,3 +106,16 @@ def test_dtype_asked_for_is_used_and_returned(dtype):
     assert states.dtype == np.dtype(dtype)
     reference = ReservoirTransformer(n_units=300, density=0.05, random_state=0).fit_transform(X)
     np.testing.assert_allclose(states, reference, rtol=0, atol=1e-4 if dtype == "float32" else 1e-15)
+
+
+@pytest.mark.parametrize("n_series", [1, 3, 64, 5000])
+@pytest.mark.parametrize("n_units", [10, 300, 1000, 20_000])
+def test_chunks_stream_in_bounded_memory_with_enough_rows_for_the_statistics(n_series, n_units):
+    steps = chunk_length(n_series, n_units)
+    elements = steps * n_series * n_units
+    assert 1 <= steps <= 4096
+    # At most 16 MB of float64 states, unless one step of the batch is larger.
+    assert elements * 8 <= 16 * 2**20 or steps == 1
+    # At least 1,024 rows per chunk (one efficient product of statistics) when 16 MB allow it.
+    if 1024 * n_units * 8 <= 16 * 2**20 and n_series <= 1024:
+        assert steps * n_series >= min(1024, 4096 * n_series)

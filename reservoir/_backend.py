@@ -281,8 +281,8 @@ def sliced_ell(W):
     """A CSR matrix in sliced ELLPACK layout, rows sorted by length (SELL-C-sigma).
 
     A CSR product sums each row's non-zeros one after the other, so each
-    product waits for the previous addition (about 4 cycles): the product
-    runs at the latency of one addition per non-zero. Here the rows, sorted
+    term waits for the previous addition: the product runs at the latency of
+    one addition per non-zero, not at the speed of memory. Here the rows, sorted
     by their number of non-zeros, go in slices of :data:`SLICE_ROWS`; a
     slice stores its rows' k-th non-zeros side by side, so a loop over k
     keeps one running sum per row, independent of each other. Rows shorter

@@ -206,17 +206,19 @@ def states_dense(x, drive, Wt, leak, code, out):
 
 
 @_jit
-def _recurrent(x, rows, offsets, columns, values, Wt, sparse, z):
-    """z = x Wᵀ for a batch x (B, N), W in the sliced layout or dense (transposed)."""
+def _recurrent(x, rows, offsets, columns, values, Wt, sparse, z, x_pad, z_pad):
+    """z = x Wᵀ for a batch x (B, N), W in the sliced layout or dense (transposed).
+
+    ``x_pad`` and ``z_pad`` are work vectors of N + 1 elements for the
+    sliced product, with x_pad[N] = 0 (the padding column).
+    """
     B, N = x.shape
     if sparse:
-        xb = np.zeros(N + 1, dtype=x.dtype)     # xb[N] stays 0: the padding column
-        zb = np.empty(N + 1, dtype=x.dtype)
         for b in range(B):
-            xb[:N] = x[b]
-            zb[:] = 0.0
-            _sliced_product(xb, rows, offsets, columns, values, zb)
-            z[b] = zb[:N]
+            x_pad[:N] = x[b]
+            z_pad[:] = 0.0
+            _sliced_product(x_pad, rows, offsets, columns, values, z_pad)
+            z[b] = z_pad[:N]
     else:
         z[:, :] = x @ Wt
 
@@ -234,8 +236,10 @@ def closed_loop_linear(x, y, n_steps, rows, offsets, columns, values, Wt, sparse
     B, N = x.shape
     k = intercept.shape[0]
     z = np.empty((B, N), dtype=x.dtype)
+    x_pad = np.zeros(N + 1, dtype=x.dtype)      # x_pad[N] stays 0: the padding column
+    z_pad = np.empty(N + 1, dtype=x.dtype)
     for t in range(n_steps):
-        _recurrent(x, rows, offsets, columns, values, Wt, sparse, z)
+        _recurrent(x, rows, offsets, columns, values, Wt, sparse, z, x_pad, z_pad)
         drive = y @ M
         for b in range(B):
             zb = z[b]

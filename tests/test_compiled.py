@@ -196,17 +196,23 @@ def test_sliced_layout_holds_every_row_in_csr_order(n_units, density):
 
 
 def test_sliced_product_adds_nothing_for_padding_even_beside_infinite_states():
-    """A unit that is infinite reaches only the rows that read it: padding never makes 0 * inf."""
+    """An infinite unit reaches only the rows that read it: padding never makes 0 * inf.
+
+    Unit 0 is the infinite one: the column a padding of weight 0 would point
+    at if it did not have a column of its own.
+    """
     compiled = pytest.importorskip("reservoir._compiled", reason="Numba is not installed",
                                    exc_type=ImportError)
     W = scipy.sparse.csr_matrix(recurrent_weights(40, spectral_radius=0.9, density=0.1, random_state=2))
+    layout = sliced_ell(W)
+    assert layout[3].size > W.nnz                                   # some rows are padded
     x = np.random.default_rng(0).uniform(-1, 1, (1, 40))
-    x[0, 5] = np.inf
+    x[0, 0] = np.inf
     drive = np.zeros((1, 1, 40))
     out = np.empty_like(drive)
-    compiled.states_sliced(x.copy(), drive, *sliced_ell(W), 1.0, 1, out)   # identity activation
+    compiled.states_sliced(x.copy(), drive, *layout, 1.0, 1, out)   # identity activation, leak 1
     with np.errstate(invalid="ignore"):
         expected = W @ x[0]
     np.testing.assert_array_equal(out[0, 0], expected)
-    reads_unit_5 = W[:, [5]].toarray().ravel() != 0
-    assert np.all(np.isfinite(out[0, 0][~reads_unit_5]))
+    reads_unit_0 = W[:, [0]].toarray().ravel() != 0
+    assert np.all(np.isfinite(out[0, 0][~reads_unit_0]))

@@ -23,6 +23,7 @@ from sklearn.externals.array_api_compat import numpy as _np_compat
 __all__ = [
     "RecurrentOperator",
     "SolveFailedError",
+    "cholesky_solve",
     "device_kwargs",
     "device_of",
     "get_namespace",
@@ -363,10 +364,24 @@ def solve_spd(A, B, *, check_condition=False):
     # cond(A) = cond(L)^2, and the ratio of L's diagonal extremes bounds cond(L) from below.
     if check_condition and (diag.min() / diag.max()) ** 2 < float(np.finfo(diag.dtype).eps):
         raise SolveFailedError("the matrix is singular to working precision")
-    X = scipy.linalg.cho_solve(factor, B, check_finite=False) if is_numpy(xp) else xp.linalg.solve(A, B)
+    if is_numpy(xp):
+        X = scipy.linalg.cho_solve(factor, B, check_finite=False)
+    elif is_cupy(xp):
+        # Two triangular solves with the factor, on the device: a general
+        # solve would factorise A again (LU, twice the Cholesky's flops).
+        from cupyx.scipy.linalg import solve_triangular
+
+        X = cholesky_solve(factor, B, solve_triangular)
+    else:
+        X = xp.linalg.solve(A, B)
     if not bool(xp.all(xp.isfinite(X))):
         raise SolveFailedError("the solve produced non-finite values")
     return X
+
+
+def cholesky_solve(L, B, solve_triangular):
+    """X with L Lᵀ X = B, for lower-triangular L, by SciPy's ``solve_triangular`` signature."""
+    return solve_triangular(L.T, solve_triangular(L, B, lower=True), lower=False)
 
 
 def _diag(M, xp):

@@ -26,6 +26,7 @@ import numpy as np
 import scipy.sparse
 
 from ._backend import get_namespace, is_numpy, limit_blas_threads
+from ._fused import fused_step
 
 __all__ = [
     "chunk_length",
@@ -155,10 +156,39 @@ def compiled_kernels(n_series=1, n_units=1, *, sparse=False, nnz=None):
     return None if module is None else (module, product)
 
 
-def prefers_sparse(W):
-    """Whether the recurrent product of host matrix ``W`` should use CSR."""
+# The product on a GPU, dense (cuBLAS) or CSR (cuSPARSE), chosen from
+# measurements of both on the device: rows of (n_units, density, n_series,
+# dtype, dense us, CSR us) per product, as ``python -m benchmarks gpu``
+# writes them (``product_table`` in its gpu.json). No device run has been
+# recorded yet, so the table is empty and a GPU takes the host's rule.
+DEVICE_PRODUCTS = ()
+
+
+def _nearest_measurement(table, n_units, density, n_series, dtype):
+    """The row of ``table`` nearest (n_units, density, n_series) in log scale, same dtype first."""
+    rows = [r for r in table if r[3] == dtype] or list(table)
+
+    def distance(row):
+        return (abs(np.log(row[0] / n_units)) + abs(np.log(row[1] / density))
+                + abs(np.log(row[2] / n_series)))
+
+    return min(rows, key=distance)
+
+
+def prefers_sparse(W, xp=None, *, n_series=1, dtype="float64", table=None):
+    """Whether the recurrent product of host matrix ``W`` should use CSR.
+
+    On the host (``xp`` None or NumPy) by the thresholds above. On another
+    namespace by the measured device ``table`` (default
+    :data:`DEVICE_PRODUCTS`): the faster product of the measurement nearest
+    in size, density and batch; with no measurement, by the host's rule.
+    """
     n = W.shape[0]
     density = W.nnz / float(n * W.shape[1]) if scipy.sparse.issparse(W) else 1.0
+    table = DEVICE_PRODUCTS if table is None else table
+    if xp is not None and not is_numpy(xp) and table:
+        row = _nearest_measurement(table, n, max(density, 1e-12), max(n_series, 1), dtype)
+        return row[5] < row[4]
     return n >= _SPARSE_MIN_UNITS and density <= _SPARSE_MAX_DENSITY
 
 
@@ -180,6 +210,26 @@ def leaky_step(x, z, leak_rate, f):
     if leak_rate == 1.0:
         return f(z)
     return x + leak_rate * (f(z) - x)
+
+
+def leaky_update(xp, leak_rate, f, activation_name=None):
+    """``advance(x, wx, *terms)``: :func:`leaky_step` with z = wx + terms[0] + ...
+
+    The terms are added left to right. On CuPy (with the activation's name)
+    the addition, the activation and the blend run as one fused kernel
+    (:mod:`reservoir._fused`); elsewhere as the array expression.
+    """
+    fused = fused_step(xp, activation_name, leak_rate)
+    if fused is not None:
+        return fused
+
+    def advance(x, wx, *terms):
+        z = wx
+        for term in terms:
+            z = z + term
+        return leaky_step(x, z, leak_rate, f)
+
+    return advance
 
 
 def _drive(inputs, W_in_t, bias, xp, *, teacher=None, W_fb_t=None, noise=None):
@@ -257,7 +307,7 @@ def iter_states(inputs, operator, W_in_t, bias, *, leak_rate, activation, initia
     xp = get_namespace(inputs)
     T = inputs.shape[1]
     x = initial_state
-    f = activation
+    advance = leaky_update(xp, leak_rate, activation, activation_name)
     compiled = None
     if activation_name is not None and is_numpy(xp) and inputs.dtype in (np.float32, np.float64):
         compiled = compiled_kernels(int(inputs.shape[0]), int(x.shape[1]), sparse=operator.sparse,
@@ -281,12 +331,14 @@ def iter_states(inputs, operator, W_in_t, bias, *, leak_rate, activation, initia
                 # list of per-step arrays and a stack.
                 states = xp.empty((x.shape[0], t1 - t0, x.shape[1]), dtype=x.dtype)
                 for i in range(t1 - t0):
-                    x = leaky_step(x, operator(x) + drive[:, i, :], leak_rate, f)
+                    x = advance(x, operator(x), drive[:, i, :])
                     states[:, i, :] = x
             else:
+                # Nothing in this loop reads a device value on the host: the
+                # steps are queued on the device and the chunk is one stack.
                 steps = []
                 for i in range(t1 - t0):
-                    x = leaky_step(x, operator(x) + drive[:, i, :], leak_rate, f)
+                    x = advance(x, operator(x), drive[:, i, :])
                     steps.append(x)
                 states = xp.stack(steps, axis=1)
         yield t0, states
@@ -426,22 +478,25 @@ def closed_loop(operator, *, initial_state, previous_output, n_steps, leak_rate,
             if module is not None and x.shape[0] > 1:
                 return _compiled_batch_closed_loop(module, operator, x, y, n_steps, merged, bias,
                                                    leak_rate, activation_name, linear_readout)
+    advance = leaky_update(xp, leak_rate, activation, activation_name)
     outputs = []
     with limit_blas_threads(xp, _small_steps(operator, x.shape[0])):
+        # No host read of a device value per step (a step's outputs are
+        # checked for divergence once, after the loop, by the estimators).
         for t in range(n_steps):
             if merged is not None:
                 u = y
-                z = operator(x) + bias + y @ merged
+                terms = (bias, y @ merged)
             else:
                 if exogenous is not None:
                     u = inputs[:, t, :]
-                    z = operator(x) + exogenous[:, t, :]
+                    terms = (exogenous[:, t, :],)
                 else:
                     u = feedback(y)
-                    z = operator(x) + bias + u @ W_in_t
+                    terms = (bias, u @ W_in_t)
                 if W_fb_t is not None:
-                    z = z + y @ W_fb_t
-            x = leaky_step(x, z, leak_rate, activation)
+                    terms = terms + (y @ W_fb_t,)
+            x = advance(x, operator(x), *terms)
             y = readout(x, u)
             outputs.append(y)
     return xp.stack(outputs, axis=1), x

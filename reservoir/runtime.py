@@ -51,8 +51,9 @@ class _Prepared:
     def __init__(self, reservoir, xp, device):
         self.xp = xp
         self.dtype = resolve_dtype(reservoir.dtype, xp)
-        self.operator = RecurrentOperator(reservoir.W, xp, dtype=self.dtype, device=device,
-                                          sparse=prefers_sparse(reservoir.W))
+        self._W, self._device, self._dtype_name, self._operators = (reservoir.W, device,
+                                                                    reservoir.dtype, {})
+        self.operator = self.operator_for(1)
         W_in = reservoir.W_in.toarray() if scipy.sparse.issparse(reservoir.W_in) else reservoir.W_in
         self.W_in_t = to_namespace(np.ascontiguousarray(W_in.T), xp, dtype=self.dtype, device=device)
         self.bias = to_namespace(reservoir.bias, xp, dtype=self.dtype, device=device)
@@ -63,6 +64,19 @@ class _Prepared:
         act = get_activation(reservoir.activation, xp)
         self.f = act.function
         self.df = act.derivative_from_output
+
+    def operator_for(self, n_series):
+        """The recurrent product for a batch of ``n_series``: dense or CSR, as measured.
+
+        On a GPU the faster form can depend on the batch
+        (:func:`reservoir._states.prefers_sparse`); each form is built once.
+        """
+        sparse = prefers_sparse(self._W, self.xp, n_series=int(n_series), dtype=self._dtype_name)
+        operator = self._operators.get(sparse)
+        if operator is None:
+            operator = self._operators[sparse] = RecurrentOperator(
+                self._W, self.xp, dtype=self.dtype, device=self._device, sparse=sparse)
+        return operator
 
 
 class Reservoir:
@@ -254,7 +268,7 @@ class Reservoir:
         if chunk_size is None:
             chunk_size = chunk_length(int(inputs.shape[0]), self.n_units)
         yield from iter_states(
-            self._cast(inputs, prep), prep.operator, prep.W_in_t, prep.bias,
+            self._cast(inputs, prep), prep.operator_for(inputs.shape[0]), prep.W_in_t, prep.bias,
             leak_rate=self.leak_rate, activation=prep.f, activation_name=self.activation,
             initial_state=x0, chunk_size=chunk_size,
             teacher=None if previous_outputs is None else self._cast(previous_outputs, prep),
@@ -356,7 +370,8 @@ class Reservoir:
         prep = self.prepared(U)
         U = self._cast(U, prep)
         x = self.initial_state(state, int(U.shape[0]), U)
-        z = prep.operator(x) + U @ prep.W_in_t + prep.bias
+        operator = prep.operator_for(U.shape[0])
+        z = operator(x) + U @ prep.W_in_t + prep.bias
         if self.W_fb is not None:
             if previous_output is None:
                 raise ValueError("this reservoir has output feedback (W_fb): pass previous_output")
@@ -372,7 +387,7 @@ class Reservoir:
         a = self.leak_rate
         # The derivative of f at z(t), from f(z(t)) recovered out of the leaky blend.
         fz = x_next if a == 1.0 else (x_next - (1.0 - a) * x) / a
-        v_next = (1.0 - a) * v + a * prep.df(fz) * prep.operator(v)
+        v_next = (1.0 - a) * v + a * prep.df(fz) * operator(v)
         return out, (v_next[0, ...] if one else v_next)
 
     # ------------------------------------------------------------------ closed loop
@@ -438,7 +453,8 @@ class Reservoir:
         # blocks, which lets the loop fuse it with the update step.
         linear = getattr(readout, "linear_parts", None)
         outputs, x = closed_loop(
-            prep.operator, initial_state=x0, previous_output=y0, n_steps=int(n_steps),
+            prep.operator_for(y0.shape[0]), initial_state=x0, previous_output=y0,
+            n_steps=int(n_steps),
             leak_rate=self.leak_rate, activation=prep.f, readout=readout, bias=prep.bias,
             W_in_t=prep.W_in_t, W_fb_t=prep.W_fb_t, inputs=inputs, feedback=feedback,
             activation_name=self.activation,

@@ -23,6 +23,7 @@ from .._backend import (
     is_numpy,
     solve_spd,
     solve_symmetric_lstsq,
+    to_numpy,
 )
 from .._validation import check_interval, validate_X, validate_X_y
 from .._warn import warn
@@ -366,13 +367,17 @@ class GramAccumulator:
                 w, V = scipy.linalg.eigh(self.xx, check_finite=False, driver="evd")
             else:
                 w, V = xp.linalg.eigh(self.xx)
-            cache = self._eigh = (self.xx, w, V, V.T @ self.xy)
-        _, w, V, projected = cache
+            # The extreme eigenvalues, read to the host once per decomposition
+            # (one device round trip, not one per penalty): max|w + alpha| is
+            # at one end of the spectrum, exactly, rounding being monotone.
+            ends = to_numpy(xp.stack([xp.min(w), xp.max(w)]))
+            cache = self._eigh = (self.xx, w, V, V.T @ self.xy, float(ends[0]), float(ends[1]))
+        _, w, V, projected, lowest, highest = cache
         eps = float(xp.finfo(xp.float64).eps)
         out = []
         for alpha in alphas:
             shifted = w + alpha
-            cutoff = w.shape[0] * eps * float(xp.max(xp.abs(shifted)))
+            cutoff = w.shape[0] * eps * max(abs(lowest + alpha), abs(highest + alpha))
             keep = shifted > cutoff
             inverse = xp.where(keep, 1.0 / xp.where(keep, shifted, xp.ones_like(shifted)),
                                xp.zeros_like(shifted))

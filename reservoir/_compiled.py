@@ -94,10 +94,16 @@ def _tanh(z):
 
 
 @_jit
-def tanh_into(z, out):
-    """out[i] = tanh(z[i]) with the compiled loops' tanh (1-D arrays; for tests)."""
+def _tanh_loop(z, out):
     for i in range(z.shape[0]):
         out[i] = _tanh(z[i])
+
+
+def tanh_into(z, out):
+    """out[i] = tanh(z[i]) with the compiled loops' tanh (1-D arrays; for tests)."""
+    _check_array("z", z, (None,))
+    _check_array("out", out, (z.shape[0],))
+    _tanh_loop(z, out)
 
 
 @numba.njit(inline="always")
@@ -168,14 +174,7 @@ def _sliced_product(x, rows, offsets, columns, values, z):
 
 
 @_jit
-def states_sliced(x, drive, rows, offsets, columns, values, leak, code, out):
-    """Run ``drive.shape[1]`` steps with a sparse W; states into ``out`` (B, c, N); returns x.
-
-    ``x`` (B, N) is the state before the chunk, ``drive`` (B, c, N) holds
-    W_in u(t) + W_fb y(t-1) + b (+ noise) of every step; W is in the sliced
-    layout (rows, offsets, columns, values). Each unit's pre-activation is
-    its drive plus its row's terms in CSR order.
-    """
+def _states_sliced_loop(x, drive, rows, offsets, columns, values, leak, code, out):
     B, c, N = drive.shape
     z = np.empty(N + 1, dtype=x.dtype)
     xb = np.zeros(N + 1, dtype=x.dtype)     # xb[N] stays 0: the padding column
@@ -190,9 +189,32 @@ def states_sliced(x, drive, rows, offsets, columns, values, leak, code, out):
     return x
 
 
-@_jit
+def states_sliced(x, drive, rows, offsets, columns, values, leak, code, out):
+    """Run ``drive.shape[1]`` steps with a sparse W; states into ``out`` (B, c, N); returns x.
+
+    ``x`` (B, N) is the state before the chunk, ``drive`` (B, c, N) holds
+    W_in u(t) + W_fb y(t-1) + b (+ noise) of every step; W is in the sliced
+    layout (rows, offsets, columns, values). Each unit's pre-activation is
+    its drive plus its row's terms in CSR order.
+    """
+    B, c, N = _check_array("drive", drive, (None, None, None))
+    _check_array("x", x, (B, N))
+    _check_array("out", out, (B, c, N))
+    _check_sliced(rows, offsets, columns, values, N)
+    return _states_sliced_loop(x, drive, rows, offsets, columns, values, leak, code, out)
+
+
 def states_dense(x, drive, Wt, leak, code, out):
-    """As :func:`states_csr` with a dense W given transposed, ``Wt`` (N, N): z = x Wᵀ + drive."""
+    """As :func:`states_sliced` with a dense W given transposed, ``Wt`` (N, N): z = x Wᵀ + drive."""
+    B, c, N = _check_array("drive", drive, (None, None, None))
+    _check_array("x", x, (B, N))
+    _check_array("Wt", Wt, (N, N))
+    _check_array("out", out, (B, c, N))
+    return _states_dense_loop(x, drive, Wt, leak, code, out)
+
+
+@_jit
+def _states_dense_loop(x, drive, Wt, leak, code, out):
     B, c, N = drive.shape
     for t in range(c):
         z = x @ Wt
@@ -223,7 +245,6 @@ def _recurrent(x, rows, offsets, columns, values, Wt, sparse, z, x_pad, z_pad):
         z[:, :] = x @ Wt
 
 
-@_jit
 def closed_loop_linear(x, y, n_steps, rows, offsets, columns, values, Wt, sparse, M, bias, leak, code,
                        coef_in, coef_state, coef_square, intercept, out):
     """Autonomous closed loop with a linear readout on [u; x; x²], fused.
@@ -233,6 +254,22 @@ def closed_loop_linear(x, y, n_steps, rows, offsets, columns, values, Wt, sparse
     intercept with u the previous y; outputs into ``out`` (B, n_steps, k).
     Absent readout parts are arrays with no rows. Returns the final state.
     """
+    B, N = _check_array("x", x, (None, None))
+    k = _check_array("intercept", intercept, (None,))[0]
+    if sparse:
+        _check_sliced(rows, offsets, columns, values, N)
+    else:
+        _check_array("Wt", Wt, (N, N))
+    _check_loop_arrays(B, N, k, n_steps, y=(y, (B, k)), M=M, bias=bias, out=out,
+                       coefs=(coef_in, coef_state, coef_square), coef_shape=(k,))
+    return _closed_loop_linear_loop(x, y, n_steps, rows, offsets, columns, values, Wt, sparse, M,
+                                    bias, leak, code, coef_in, coef_state, coef_square,
+                                    intercept, out)
+
+
+@_jit
+def _closed_loop_linear_loop(x, y, n_steps, rows, offsets, columns, values, Wt, sparse, M, bias,
+                             leak, code, coef_in, coef_state, coef_square, intercept, out):
     B, N = x.shape
     k = intercept.shape[0]
     z = np.empty((B, N), dtype=x.dtype)
@@ -261,7 +298,6 @@ def closed_loop_linear(x, y, n_steps, rows, offsets, columns, values, Wt, sparse
     return x
 
 
-@_jit
 def closed_loop_batch(xT, yT, n_steps, indptr, indices, data, W, sparse, M, bias, leak, code,
                       coef_in, coef_state, coef_square, intercept, out):
     """Autonomous closed loop of a batch of B series, each with its own linear readout.
@@ -274,6 +310,21 @@ def closed_loop_batch(xT, yT, n_steps, indptr, indices, data, W, sparse, M, bias
     Each step: z = W x + Mᵀ y + b, x <- leaky(f(z)), y <- the readout of
     [u = previous y; x; x²]; outputs into ``out`` (B, n_steps, k). Returns xT.
     """
+    N, B = _check_array("xT", xT, (None, None))
+    k = _check_array("intercept", intercept, (None, B))[0]
+    if sparse:
+        _check_csr(indptr, indices, data, N)
+    else:
+        _check_array("W", W, (N, N))
+    _check_loop_arrays(B, N, k, n_steps, y=(yT, (k, B)), M=M, bias=bias, out=out,
+                       coefs=(coef_in, coef_state, coef_square), coef_shape=(k, B))
+    return _closed_loop_batch_loop(xT, yT, n_steps, indptr, indices, data, W, sparse, M, bias,
+                                   leak, code, coef_in, coef_state, coef_square, intercept, out)
+
+
+@_jit
+def _closed_loop_batch_loop(xT, yT, n_steps, indptr, indices, data, W, sparse, M, bias, leak, code,
+                            coef_in, coef_state, coef_square, intercept, out):
     N, B = xT.shape
     k = yT.shape[0]
     z = np.empty((N, B), dtype=xT.dtype)
@@ -326,3 +377,78 @@ def closed_loop_batch(xT, yT, n_steps, indptr, indices, data, W, sparse, M, bias
                 yT[j, b] = y_next[j, b]
                 out[b, t, j] = y_next[j, b]
     return xT
+
+
+# ----------------------------------------------------------------------------
+# The loops above index without bounds checks (Numba's default, and what lets
+# them vectorise), so each public loop checks once per call that the arrays
+# it is given agree: shapes, and every stored index within the state vector.
+# That is a pass over W's indices (a few microseconds for 10,000 non-zeros)
+# per chunk of up to thousands of steps, or per closed loop: a wrong array,
+# from a forged model file or assembled by hand, raises a ValueError here
+# instead of writing out of bounds.
+# ----------------------------------------------------------------------------
+
+def _check_array(name, a, shape):
+    """``a.shape`` if ``a`` is an ndarray of ``shape`` (None: any length), else a ValueError."""
+    if not isinstance(a, np.ndarray) or a.ndim != len(shape) or any(
+            n is not None and a.shape[i] != n for i, n in enumerate(shape)):
+        found = tuple(a.shape) if hasattr(a, "shape") else type(a).__name__
+        expected = tuple("any" if n is None else n for n in shape)
+        raise ValueError(f"compiled loop: {name} must have shape {expected}, got {found}")
+    return a.shape
+
+
+def _check_indices(name, a, high):
+    """Every entry of integer array ``a`` in [0, high]."""
+    if a.dtype.kind not in "iu":
+        raise ValueError(f"compiled loop: {name} must hold integers, got dtype {a.dtype}")
+    if a.size and (int(a.max()) > high or (a.dtype.kind == "i" and int(a.min()) < 0)):
+        raise ValueError(f"compiled loop: {name} holds an index outside [0, {high}] "
+                         f"(from {int(a.min())} to {int(a.max())})")
+
+
+def _check_sliced(rows, offsets, columns, values, n):
+    """W of n units in the sliced layout of reservoir._backend.sliced_ell, consistent."""
+    n_slices = _check_array("offsets", offsets, (None,))[0] - 1
+    if n_slices < 0:
+        raise ValueError("compiled loop: offsets must hold at least one entry")
+    _check_array("rows", rows, (8 * n_slices,))
+    size = _check_array("columns", columns, (None,))[0]
+    _check_array("values", values, (size,))
+    _check_indices("offsets", offsets, size)
+    widths = np.diff(offsets)
+    if int(offsets[0]) != 0 or int(offsets[-1]) != size or np.any(widths < 0) or np.any(widths % 8):
+        raise ValueError(f"compiled loop: offsets must rise from 0 to {size} in multiples of 8")
+    _check_indices("rows", rows, n)          # n: the spare element of padding rows
+    _check_indices("columns", columns, n)    # n: the padding column, held at 0
+
+
+def _check_csr(indptr, indices, data, n):
+    """An (n, n) CSR matrix whose row pointers and column indices stay in bounds."""
+    _check_array("indptr", indptr, (n + 1,))
+    nnz = _check_array("indices", indices, (None,))[0]
+    _check_array("data", data, (nnz,))
+    _check_indices("indptr", indptr, nnz)
+    if int(indptr[0]) != 0 or int(indptr[-1]) != nnz or np.any(np.diff(indptr) < 0):
+        raise ValueError(f"compiled loop: indptr must rise from 0 to {nnz}")
+    _check_indices("indices", indices, n - 1)
+
+
+def _check_loop_arrays(B, N, k, n_steps, *, y, M, bias, out, coefs, coef_shape):
+    """The arrays a closed loop shares, for B series, N units and k outputs.
+
+    ``y`` comes with its expected shape; the readout's blocks on u, x and x²
+    have k, N and N rows (0 for an absent block), then ``coef_shape``.
+    """
+    if int(n_steps) < 0:
+        raise ValueError(f"compiled loop: n_steps must be non-negative, got {n_steps}")
+    _check_array("y", *y)
+    _check_array("M", M, (k, N))
+    _check_array("bias", bias, (N,))
+    _check_array("out", out, (B, int(n_steps), k))
+    for name, a, rows in zip(("coef_in", "coef_state", "coef_square"), coefs, (k, N, N),
+                             strict=True):
+        first = _check_array(name, a, (None, *coef_shape))[0]
+        if first not in (0, rows):
+            raise ValueError(f"compiled loop: {name} must have 0 or {rows} rows, got {first}")

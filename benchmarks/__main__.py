@@ -1,7 +1,9 @@
 """Command-line entry: ``python -m benchmarks [quick|full] [options]``.
 
 ``python -m benchmarks speed [quick|full] [options]`` runs the speed suite
-instead (:mod:`benchmarks.speed`).
+instead (:mod:`benchmarks.speed`), ``python -m benchmarks zoo`` the chaotic-systems
+zoo (:mod:`benchmarks.zoo`) and ``python -m benchmarks gpu`` the device run
+(:mod:`benchmarks.gpu`).
 
 Runs the chosen tasks for the chosen models, prints a table (task, model,
 metric mean and spread, training and prediction time), and writes
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib
 import sys
 import time
 from pathlib import Path
@@ -23,6 +26,10 @@ from .models import ALL_MODELS, reservoirpy_available
 from .plots import make_plots
 from .report import format_table, write_json
 from .tasks import ALL_TASKS, TASK_MODELS, Backend, n_seeds, run_task, unavailable_reason
+
+
+# ``python -m benchmarks NAME ...`` runs the suite of module ``benchmarks.NAME``.
+SUITES = ("speed", "zoo", "gpu")
 
 
 def _csv(choices):
@@ -66,10 +73,9 @@ def build_parser():
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["speed"]:
-        from .speed import main as speed
-
-        return speed(argv[1:])
+    if argv[:1] and argv[0] in SUITES:
+        # Each suite is its own module with its own options and output.
+        return importlib.import_module(f".{argv[0]}", __package__).main(argv[1:])
     args = build_parser().parse_args(argv)
     backend = Backend(args.backend)
     args.out.mkdir(parents=True, exist_ok=True)

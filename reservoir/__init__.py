@@ -9,6 +9,7 @@ LSTM and GRU networks with the same interface, for comparison.
 
 from . import datasets, diagnostics, lyapunov, metrics, model_selection
 from ._base import ForecastDivergenceWarning
+from .auto import AutoESNForecaster
 from .classifier import ESNClassifier
 from .deep import DeepESNClassifier, DeepESNRegressor
 from .ensemble import ReservoirEnsembleClassifier
@@ -30,6 +31,7 @@ from .runtime import Reservoir
 from .transformer import ReservoirTransformer
 
 __all__ = [
+    "AutoESNForecaster",
     "DeepESNClassifier",
     "DeepESNRegressor",
     "ESNClassifier",

@@ -22,12 +22,18 @@ Two protocols:
     median over windows; over systems: median, quartiles, and how many stay
     below 1 Lyapunov time.
 ``b``
-    Zhang & Gilpin (ICLR 2025)'s zero-shot protocol: 30 points per period,
-    512 training points, a 300-step forecast from the end of them, 20
-    initial conditions (consecutive segments of one long trajectory), the
-    valid prediction time as the time before the sMAPE (in percent) first
-    exceeds 30, in Lyapunov times; per system the median over initial
-    conditions, then the median over systems.
+    Zhang & Gilpin (ICLR 2025)'s zero-shot protocol, as their scripts
+    (``williamgilpin/dysts_data``, ``benchmark_results/scripts/``) set it
+    up: 20 initial conditions per system, rows drawn with seed 0 from a
+    1000-point reference trajectory of 10 points per period; from each, 812
+    points at 30 points per Lyapunov time (dysts' ``timescale="Lyapunov"``),
+    not standardised; 512 to train on, then a 300-step (10 Lyapunov times)
+    forecast from their end. The valid prediction time is the first step at
+    which the sMAPE of the forecast so far (all steps and features up to
+    it, in percent) exceeds 30, in Lyapunov times; per system the median
+    over initial conditions, then the median over systems. Models see the
+    raw series (the ones of this package standardise it themselves: the
+    others are given it standardised by its training part).
 
 Models: ``auto`` (:class:`reservoir.AutoESNForecaster` at its defaults),
 ``esn`` (:class:`reservoir.ESNRegressor` with only ``n_units=500`` set),
@@ -61,7 +67,7 @@ from .report import machine_description
 PROTOCOLS = {
     "a": dict(points_per_period=100, n_train=10_000, n_windows=12, context=200, horizon_lyapunov=20.0,
               max_horizon=4000, threshold=0.3),
-    "b": dict(points_per_period=30, n_train=512, horizon=300, n_initial_conditions=20,
+    "b": dict(points_per_lyapunov_time=30, n_train=512, horizon=300, n_initial_conditions=20,
               smape_threshold=30.0),
 }
 MODELS = ("auto", "esn", "nvar", "reservoirpy")
@@ -122,11 +128,32 @@ def system_facts(name):
 
 def _integrate(name, n_points, points_per_period, queue):
     flows, _ = _dysts()
+    system = getattr(flows, name)()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        series = getattr(flows, name)().make_trajectory(
-            n_points, pts_per_period=points_per_period, method="DOP853", rtol=1e-10, atol=1e-10)
-    queue.put(None if series is None else np.asarray(series, dtype=np.float64))
+        if points_per_period != "lyapunov30":
+            series = system.make_trajectory(n_points, pts_per_period=points_per_period,
+                                            method="DOP853", rtol=1e-10, atol=1e-10)
+            queue.put(None if series is None else np.asarray(series, dtype=np.float64))
+            return
+        # Protocol b: initial conditions as Zhang & Gilpin's scripts draw them.
+        p = PROTOCOLS["b"]
+        reference = system.make_trajectory(1000, pts_per_period=10, method="DOP853", rtol=1e-10,
+                                           atol=1e-10)
+        if reference is None:
+            queue.put(None)
+            return
+        rows = np.random.RandomState(0).choice(1000, p["n_initial_conditions"], replace=False)
+        segments = []
+        for row in rows:
+            seg = system.make_trajectory(n_points, init_cond=reference[row], timescale="Lyapunov",
+                                         pts_per_period=p["points_per_lyapunov_time"], method="DOP853",
+                                         rtol=1e-10, atol=1e-10)
+            if seg is None:
+                queue.put(None)
+                return
+            segments.append(np.asarray(seg, dtype=np.float64))
+        queue.put(np.stack(segments))
 
 
 def trajectory(name, n_points, points_per_period, cache_dir, *, limit=GENERATION_LIMIT):
@@ -150,12 +177,15 @@ def trajectory(name, n_points, points_per_period, cache_dir, *, limit=GENERATION
         raise RuntimeError(f"integration took more than {limit:.0f} s") from exc
     finally:
         proc.join(timeout=10)
-    if series is None or series.shape[0] != n_points or not np.all(np.isfinite(series)):
+    if series is None or series.shape[-2] != n_points or not np.all(np.isfinite(series)):
         raise RuntimeError("dysts' integration failed or left the attractor (non-finite values)")
-    if np.any(series.std(axis=0) == 0):
+    if np.any(series.std(axis=-2) == 0):
         raise RuntimeError("a component of the trajectory is constant")
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, series)
+    # Written aside, then renamed: a concurrent run never reads half a file.
+    partial = path.with_suffix(f".{multiprocessing.current_process().pid}.partial.npy")
+    np.save(partial, series)
+    partial.replace(path)
     return series
 
 
@@ -189,19 +219,22 @@ def _forecast(model, horizon, contexts):
         return np.asarray(model.forecast(horizon, context=contexts))
 
 
-def smape_vpt(truth, forecast, *, threshold, lyapunov_steps):
-    """Zhang & Gilpin's valid time: steps before the sMAPE (percent) first exceeds ``threshold``.
+def smape_vpt(truth, forecast, *, threshold, steps_per_lyapunov):
+    """Zhang & Gilpin's valid time: the first step at which the sMAPE so far exceeds ``threshold``.
 
-    sMAPE(t) = 200 / d Σ_i |ŷ_i - y_i| / (|ŷ_i| + |y_i|); in Lyapunov times
-    (steps / steps per Lyapunov time). A non-finite forecast step exceeds.
+    sMAPE over steps 1..i and all features, in percent: 200 / (i d) Σ
+    |ŷ - y| / (|ŷ| + |y|) (a non-finite step counts as the largest term,
+    2); the valid time is the first such i, or the horizon, in Lyapunov
+    times (steps / ``steps_per_lyapunov``).
     """
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         ratio = np.abs(forecast - truth) / (np.abs(forecast) + np.abs(truth))
     ratio = np.where(np.isfinite(ratio), ratio, 1.0)
-    smape = 200.0 * ratio.mean(axis=-1)
-    above = smape > threshold
-    steps = np.where(above.any(axis=-1), above.argmax(axis=-1), smape.shape[-1])
-    return steps / lyapunov_steps
+    per_step = 200.0 * ratio.mean(axis=-1)
+    so_far = np.cumsum(per_step, axis=-1) / np.arange(1, per_step.shape[-1] + 1)
+    above = so_far > threshold
+    steps = np.where(above.any(axis=-1), above.argmax(axis=-1), per_step.shape[-1])
+    return steps / steps_per_lyapunov
 
 
 def run_protocol_a(name, models, cache_dir, seed, out_dir):
@@ -241,21 +274,17 @@ def run_protocol_a(name, models, cache_dir, seed, out_dir):
 def run_protocol_b(name, models, cache_dir, seed, out_dir, n_initial_conditions):
     p = PROTOCOLS["b"]
     facts = system_facts(name)
-    dt = facts["period"] / p["points_per_period"]
-    steps_per_lyapunov = 1.0 / (facts["lyapunov_exponent"] * dt)
-    segment = p["n_train"] + p["horizon"]
-    series = trajectory(name, *trajectory_length(name, "b"), cache_dir)
-    result = dict(system=name, protocol="b", **facts, dt=dt, models={})
+    segments = trajectory(name, *trajectory_length(name, "b"), cache_dir)
+    result = dict(system=name, protocol="b", **facts, models={})
     for model_name in models:
         vpts, fit_time = [], 0.0
         for k in range(n_initial_conditions):
-            seg = series[k * segment:(k + 1) * segment]
-            train, truth = seg[:p["n_train"]], seg[p["n_train"]:]
-            mean, std = train.mean(axis=0), train.std(axis=0)
-            std = np.where(std > 0, std, 1.0)
+            train, truth = segments[k, :p["n_train"]], segments[k, p["n_train"]:]
             model = make_model(model_name, seed + k)
             if model_name == "nvar":
                 model.set_params(washout=None)   # 200 of 512 points would be lost
+            own_scaling = model_name == "auto"
+            mean, std = (0.0, 1.0) if own_scaling else (train.mean(axis=0), train.std(axis=0))
             t0 = time.perf_counter()
             try:
                 scaled = (train - mean) / std
@@ -267,7 +296,7 @@ def run_protocol_b(name, models, cache_dir, seed, out_dir, n_initial_conditions)
                 forecast = np.full_like(truth, np.nan)
             fit_time += time.perf_counter() - t0
             vpts.append(float(smape_vpt(truth, forecast, threshold=p["smape_threshold"],
-                                        lyapunov_steps=steps_per_lyapunov)))
+                                        steps_per_lyapunov=p["points_per_lyapunov_time"])))
         result["models"][model_name] = dict(vpt=vpts, median_vpt=float(np.median(vpts)),
                                             fit_time=fit_time / n_initial_conditions)
     _write(out_dir / "b" / f"{name}.json", result)
@@ -278,7 +307,7 @@ def trajectory_length(name, protocol):
     """(points, points per period) of the trajectory that ``protocol`` needs of system ``name``."""
     p = PROTOCOLS[protocol]
     if protocol == "b":
-        return p["n_initial_conditions"] * (p["n_train"] + p["horizon"]), p["points_per_period"]
+        return p["n_train"] + p["horizon"], "lyapunov30"
     facts = system_facts(name)
     steps_per_lyapunov = p["points_per_period"] / (facts["lyapunov_exponent"] * facts["period"])
     horizon = int(min(p["max_horizon"], round(p["horizon_lyapunov"] * steps_per_lyapunov)))

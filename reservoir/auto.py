@@ -225,7 +225,7 @@ class AutoESNForecaster(RegressorMixin, BaseEstimator):
         Its row in ``cv_results_``.
     cv_results_ : dict of arrays
         One row per candidate: ``params``, ``model``, ``param_<name>``
-        (masked where a name does not apply), ``iter`` (the last rung the
+        (NaN where a name does not apply), ``iter`` (the last rung the
         candidate reached), ``horizon`` (its forecast steps), ``alpha``
         (its best penalty there), ``mean_test_score`` and
         ``std_test_score`` (over windows, at that rung), ``rank_test_score``
@@ -388,7 +388,7 @@ class AutoESNForecaster(RegressorMixin, BaseEstimator):
                 series = np.concatenate([series, target[-1:]], axis=0)
                 autonomous = True
         else:
-            self._y_one_d = False
+            self._y_one_d = np.ndim(X) == 1
         if not np.all(np.isfinite(series)):
             raise ValueError("the series holds NaN or infinite values; a forecaster needs every "
                              "step observed (interpolate or cut the gaps first)")
@@ -708,13 +708,10 @@ def _results_table(candidates):
     """scikit-learn-style ``cv_results_`` of the candidates' last scores."""
     names = sorted({k for c in candidates for k in c.params if k != "model"} | {"alpha"})
     n = len(candidates)
-    results = {"params": [], "model": np.array([c.params["model"] for c in candidates], dtype=object)}
+    results = {"params": [], "model": np.array([c.params["model"] for c in candidates])}
     for name in names:
-        values = np.ma.masked_all(n, dtype=object)
-        for i, c in enumerate(candidates):
-            if name in c.params:
-                values[i] = c.params[name]
-        results[f"param_{name}"] = values
+        # NaN where a parameter does not apply (NVAR has no spectral radius).
+        results[f"param_{name}"] = np.array([float(c.params.get(name, np.nan)) for c in candidates])
     last = [c.scores[-1] if c.scores else (-1, 0, -np.inf, np.nan, np.nan) for c in candidates]
     results["iter"] = np.array([s[0] for s in last])
     results["horizon"] = np.array([s[1] for s in last])
@@ -728,7 +725,7 @@ def _results_table(candidates):
     results["mean_fit_time"] = np.array([c.fit_time for c in candidates])
     results["mean_score_time"] = np.array([c.score_time for c in candidates])
     for i, c in enumerate(candidates):
-        results["param_alpha"][i] = last[i][4] if c.scores else np.ma.masked
+        results["param_alpha"][i] = last[i][4] if c.scores else np.nan
         results["params"].append({**c.params, **({"alpha": last[i][4]} if c.scores else {})})
     return results
 

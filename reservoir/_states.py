@@ -192,11 +192,25 @@ def prefers_sparse(W, xp=None, *, n_series=1, dtype="float64", table=None):
     return n >= _SPARSE_MIN_UNITS and density <= _SPARSE_MAX_DENSITY
 
 
-def chunk_length(n_series, n_units):
-    """Time steps per chunk of states for a batch of ``n_series`` and ``n_units``."""
+# On a device (any namespace but NumPy) chunks are larger: there are no
+# host caches to fit and no second core to overlap, and each chunk's ridge
+# statistics read and write the whole F x F Gram matrix (2 GB at F = 16384)
+# however few its rows. About 32 MB of float32 states a chunk, at least
+# 4,096 rows (series x steps) up to 128 MB.
+_DEVICE_CHUNK = dict(elements=1 << 23, max_steps=4096, min_rows=4096, max_elements=1 << 25)
+
+
+def chunk_length(n_series, n_units, *, device=False):
+    """Time steps per chunk of states for a batch of ``n_series`` and ``n_units``.
+
+    ``device``: the sizes for arrays off the host (:data:`_DEVICE_CHUNK`).
+    """
+    limits = (_DEVICE_CHUNK if device else
+              dict(elements=_CHUNK_ELEMENTS, max_steps=_CHUNK_MAX_STEPS, min_rows=_CHUNK_MIN_ROWS,
+                   max_elements=_CHUNK_MAX_ELEMENTS))
     elements = max(1, n_series * n_units)
-    steps = min(_CHUNK_MAX_STEPS, _CHUNK_ELEMENTS // elements)
-    enough_rows = min(-(-_CHUNK_MIN_ROWS // max(1, n_series)), _CHUNK_MAX_ELEMENTS // elements)
+    steps = min(limits["max_steps"], limits["elements"] // elements)
+    enough_rows = min(-(-limits["min_rows"] // max(1, n_series)), limits["max_elements"] // elements)
     return max(1, steps, enough_rows)
 
 

@@ -18,6 +18,7 @@ from ._backend import (
     RecurrentOperator,
     device_kwargs,
     get_namespace,
+    is_numpy,
     resolve_dtype,
     to_namespace,
     to_numpy,
@@ -266,7 +267,8 @@ class Reservoir:
             raise ValueError("previous_outputs are required exactly when the reservoir has W_fb")
         x0 = self.initial_state(initial_state, int(inputs.shape[0]), inputs)
         if chunk_size is None:
-            chunk_size = chunk_length(int(inputs.shape[0]), self.n_units)
+            chunk_size = chunk_length(int(inputs.shape[0]), self.n_units,
+                                      device=not is_numpy(prep.xp))
         yield from iter_states(
             self._cast(inputs, prep), prep.operator_for(inputs.shape[0]), prep.W_in_t, prep.bias,
             leak_rate=self.leak_rate, activation=prep.f, activation_name=self.activation,

@@ -353,3 +353,15 @@ def test_cupy_solve_spd_agrees(cupy):
     B = rng.standard_normal((200, 4))
     got = solve_spd(cupy.asarray(A), cupy.asarray(B))
     np.testing.assert_allclose(cupy.asnumpy(got), np.linalg.solve(A, B), rtol=1e-9)
+
+
+@pytest.mark.parametrize("n_series, n_units, host, device", [
+    (1, 1024, 1024, 4096),       # one series: 4,096 steps a chunk on a device
+    (256, 16384, 1, 8),          # a device chunk holds 2,048 rows, the host's one step
+    (256, 1024, 4, 32),
+])
+def test_device_chunks_are_larger(n_series, n_units, host, device):
+    from reservoir._states import chunk_length
+
+    assert chunk_length(n_series, n_units) == host
+    assert chunk_length(n_series, n_units, device=True) == device

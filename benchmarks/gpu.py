@@ -84,7 +84,7 @@ DRY = dict(FULL, sizes=(40, 240), batches=(1, 4), path_max_units=240, host_path_
            reservoirpy_steps=300,
            search=dict(n_train=300, spinup=50, context=40, horizon=60, n_windows=2, stride=80,
                        n_alphas=3),
-           test_files=["tests/test_gpu_paths.py"])
+           test_files=["tests/test_cupy_kernels.py"])
 DRY_BUDGETS = dict(setup=10, tests=60, products=5, table=20, search=10, reservoirpy=10)
 
 RADIUS, LEAK, ALPHA, N_FEATURES = 0.9, 0.3, 1e-6, 3

@@ -10,6 +10,8 @@
   as many with 400 steps as with 40: none per step.
 * The product's choice on a device from a measured table, and the
   Cholesky solve of the CuPy path.
+
+tests/test_cupy_kernels.py runs the same kernel and solve on a GPU.
 """
 
 import contextlib
@@ -23,7 +25,7 @@ import scipy.sparse
 import reservoir._states as states_module
 import reservoir.runtime as runtime_module
 from reservoir import ESNRegressor, Reservoir
-from reservoir._backend import cholesky_solve, solve_spd, to_numpy
+from reservoir._backend import cholesky_solve, to_numpy
 from reservoir._fused import fused_operation, fused_step, make_fused_kernel
 from reservoir._states import leaky_step, prefers_sparse
 from reservoir.activations import ACTIVATIONS, get_activation
@@ -324,35 +326,6 @@ def test_cholesky_solve_is_the_solve_of_the_factor():
     L = np.linalg.cholesky(A)
     np.testing.assert_allclose(cholesky_solve(L, B, scipy.linalg.solve_triangular),
                                np.linalg.solve(A, B), rtol=1e-12)
-
-
-# ----------------------------------------------------------------------------
-# The same on a GPU
-# ----------------------------------------------------------------------------
-
-@pytest.mark.gpu
-@pytest.mark.parametrize("activation", ACTIVATIONS)
-@pytest.mark.parametrize("leak_rate", [1.0, 0.3])
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_cupy_fused_kernel_matches_the_expression(cupy, activation, leak_rate, dtype):
-    rng = np.random.default_rng(0)
-    wx, x, u, v = (rng.standard_normal((4, 300)).astype(dtype) for _ in range(4))
-    u = u[0]
-    step = fused_step(cupy, activation, leak_rate)
-    got = step(*(cupy.asarray(a) for a in (x, wx, u, v)))
-    expected = leaky_step(x, wx + u + v, leak_rate, get_activation(activation, np).function)
-    tol = 1e-6 if dtype == "float32" else 1e-14
-    np.testing.assert_allclose(cupy.asnumpy(got), expected, rtol=tol, atol=tol)
-
-
-@pytest.mark.gpu
-def test_cupy_solve_spd_agrees(cupy):
-    rng = np.random.default_rng(1)
-    M = rng.standard_normal((200, 200))
-    A = M @ M.T + np.eye(200)
-    B = rng.standard_normal((200, 4))
-    got = solve_spd(cupy.asarray(A), cupy.asarray(B))
-    np.testing.assert_allclose(cupy.asnumpy(got), np.linalg.solve(A, B), rtol=1e-9)
 
 
 @pytest.mark.parametrize("n_series, n_units, host, device", [

@@ -87,5 +87,5 @@ def test_gpu_test_files_are_the_files_with_gpu_tests():
     from pathlib import Path
 
     files = gpu.gpu_test_files(Path(__file__).resolve().parents[1])
-    assert "tests/test_backends.py" in files and "tests/test_gpu_paths.py" in files
+    assert "tests/test_backends.py" in files and "tests/test_cupy_kernels.py" in files
     assert "tests/test_gpu_script.py" not in files

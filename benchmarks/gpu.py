@@ -71,7 +71,7 @@ BUDGETS = dict(setup=15, tests=140, products=30, table=125, search=25, reservoir
 
 FULL = dict(sizes=(1024, 2048, 4096, 8192, 16384), batches=(1, 256), dtypes=("float32", "float64"),
             path_max_units=8192, host_path_max_units=2048, search_sizes=(1024, 2048, 4096),
-            host_search_max_units=2048, densities=(10, 0.01, 0.1), dense_product_max_units=16384,
+            host_search_max_units=1024, densities=(10, 0.01, 0.1), dense_product_max_units=16384,
             probe_steps=8, target_s=0.25, host_target_s=0.3, max_steps=4096, context=64,
             copy_bytes=1 << 31, reservoirpy_units=2000, reservoirpy_steps=2000,
             search=dict(n_train=2000, spinup=100, context=200, horizon=500, n_windows=5,

@@ -20,10 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from .models import ALL_MODELS, reservoirpy_available
-from .plots import make_plots
 from .report import format_table, write_json
 from .tasks import ALL_TASKS, TASK_MODELS, Backend, n_seeds, run_task, unavailable_reason
 
@@ -76,6 +73,11 @@ def main(argv=None):
     if argv[:1] and argv[0] in SUITES:
         # Each suite is its own module with its own options and output.
         return importlib.import_module(f".{argv[0]}", __package__).main(argv[1:])
+    # Imported after the dispatch: a suite may run where tqdm or matplotlib is missing.
+    from tqdm.auto import tqdm
+
+    from .plots import make_plots
+
     args = build_parser().parse_args(argv)
     backend = Backend(args.backend)
     args.out.mkdir(parents=True, exist_ok=True)

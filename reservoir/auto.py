@@ -184,11 +184,14 @@ class AutoESNForecaster(RegressorMixin, BaseEstimator):
         Reservoir size of the echo state network candidates.
     n_iter : int, default=40
         Number of candidates drawn.
-    time_budget : float, optional
+    time_budget : float or None, default=45.0
         Seconds the search may take. A candidate is not started when the
         time it is expected to take (the mean so far of its rung) would
-        overrun the budget; the best of what was scored is kept. None: no
-        limit, and the result depends only on ``random_state``.
+        overrun the budget; rung r stops at 1 - 2^-(r + 1) of it (half for
+        the first rung), so that the longer horizons keep their share. The
+        best of what was scored is kept. None: no limit, and the result
+        depends only on ``random_state`` (with a budget, a slower machine
+        may score fewer candidates).
     horizon : int, optional
         Forecast steps scored per window. None: successive halving on the
         valid time (see above); an int: the error over that horizon.
@@ -258,7 +261,7 @@ class AutoESNForecaster(RegressorMixin, BaseEstimator):
     True
     """
 
-    def __init__(self, n_units=500, *, n_iter=40, time_budget=None, horizon=None, initial_horizon=100,
+    def __init__(self, n_units=500, *, n_iter=40, time_budget=45.0, horizon=None, initial_horizon=100,
                  context=None, n_windows=16, threshold=0.3, include_nvar=True, n_jobs=None,
                  random_state=None, verbose=0):
         self.n_units = n_units
@@ -292,30 +295,37 @@ class AutoESNForecaster(RegressorMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ data
 
-    def _series(self, X, name, *, reset):
-        """X as one 2-D float64 series (a 1-D array is one feature), checked."""
+    def _series(self, X, name, *, reset, univariate_ok=True):
+        """X as one 2-D float64 series (a 1-D array is one feature, where allowed), checked."""
+        from sklearn.utils.validation import validate_data
+
         if isinstance(X, (list, tuple)) and any(hasattr(s, "shape") for s in X):
             # A list of arrays is a list of series, as everywhere in the package.
             raise ValueError(f"{type(self).__name__} fits one series; {name} is a list of "
                              f"{len(X)} series. Fit one forecaster per series.")
-        from sklearn.utils.validation import check_array
+        import scipy.sparse
 
-        arr = check_array(X, ensure_2d=False, dtype=np.float64, allow_nd=True,
-                          input_name=name, ensure_min_samples=1)
-        if arr.ndim == 3:
+        if scipy.sparse.issparse(X):
+            # validate_data says that sparse series are not supported.
+            return validate_data(self, X, reset=reset)
+        if not hasattr(X, "columns"):
+            X = np.asarray(X)
+        if np.ndim(X) == 1:
+            if not univariate_ok:
+                raise ValueError(
+                    f"{name} is 1-D with shape {np.shape(X)}; with targets y, X must be 2-D, of "
+                    f"shape (n_timesteps, n_features). Reshape your data with {name}.reshape(-1, 1) "
+                    "for one input feature.")
+            X = np.reshape(X, (-1, 1))
+        if np.ndim(X) == 3:
             raise ValueError(f"{type(self).__name__} fits one series; {name} has shape "
-                             f"{arr.shape}, a batch of {arr.shape[0]} series. Fit one forecaster "
-                             "per series.")
-        arr = arr[:, None] if arr.ndim == 1 else arr
-        if arr.ndim != 2:
-            raise ValueError(f"{name} must be one series of shape (n_timesteps, n_features) or "
-                             f"(n_timesteps,), got shape {arr.shape}")
-        if reset:
-            self.n_features_in_ = arr.shape[1]
-        elif arr.shape[1] != self.n_features_in_:
-            raise ValueError(f"{name} has {arr.shape[1]} features, but {type(self).__name__} was "
-                             f"fitted on a series of {self.n_features_in_}")
-        return arr
+                             f"{np.shape(X)}, a batch of {np.shape(X)[0]} series. Fit one "
+                             "forecaster per series.")
+        if not reset and np.ndim(X) == 2 and np.shape(X)[1] != self.n_features_in_:
+            raise ValueError(f"{name} has {np.shape(X)[1]} features, but {type(self).__name__} "
+                             f"is expecting {self.n_features_in_} features as input (the series "
+                             "it was fitted on)")
+        return validate_data(self, X, reset=reset, dtype=np.float64, ensure_min_samples=1)
 
     def _context_length(self, n_timesteps):
         if self.context is not None:
@@ -372,16 +382,18 @@ class AutoESNForecaster(RegressorMixin, BaseEstimator):
         """
         self._validate_params()
         start = time.perf_counter()
-        series = self._series(X, "X", reset=True)
+        series = self._series(X, "X", reset=True, univariate_ok=y is None)
         rng = check_generator(self.random_state)
         autonomous = y is None
         if y is not None:
-            target = np.asarray(y, dtype=np.float64)
+            from sklearn.utils.validation import check_array
+
+            target = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+            self._y_one_d = target.ndim == 1
             target = target[:, None] if target.ndim == 1 else target
             if target.ndim != 2 or target.shape[0] != series.shape[0]:
                 raise ValueError(f"y must have one row per time step of X ({series.shape[0]}), got "
                                  f"shape {np.shape(y)}")
-            self._y_one_d = np.ndim(y) == 1
             one_ahead = (target.shape == series.shape and series.shape[0] > 1
                          and np.array_equal(series[1:], target[:-1]))
             if one_ahead:
@@ -407,10 +419,11 @@ class AutoESNForecaster(RegressorMixin, BaseEstimator):
         self.search_time_ = time.perf_counter() - start
         return self
 
-    def _out_of_time(self, start, expected):
+    def _out_of_time(self, start, expected, share=1.0):
+        """Whether ``expected`` more seconds would overrun ``share`` of the time budget."""
         if self.time_budget is None:
             return False
-        return time.perf_counter() - start + expected > self.time_budget
+        return time.perf_counter() - start + expected > share * self.time_budget
 
     def _search_closed_loop(self, series, rng, start):
         n = series.shape[0]
@@ -440,8 +453,8 @@ class AutoESNForecaster(RegressorMixin, BaseEstimator):
         for rung, horizon in enumerate(horizons):
             contexts = np.stack([series[s:s + context] for s in starts])
             truth = np.stack([series[s + context:s + context + horizon] for s in starts])
-            scored = self._score_rung(alive, rung, horizon, series, context, contexts, truth,
-                                      metric, start)
+            scored = self._score_rung(alive, rung, len(horizons), horizon, series, context,
+                                      contexts, truth, metric, start)
             if not scored:
                 break
             self.horizons_.append(horizon)
@@ -459,7 +472,8 @@ class AutoESNForecaster(RegressorMixin, BaseEstimator):
                 break
         self._finish(candidates, series)
 
-    def _score_rung(self, alive, rung, horizon, series, context, contexts, truth, metric, start):
+    def _score_rung(self, alive, rung, n_rungs, horizon, series, context, contexts, truth, metric,
+                    start):
         """Score ``alive`` at ``horizon``; the candidates scored (the budget may stop it early)."""
         scored, spent = [], []
         pending = list(alive)
@@ -468,9 +482,13 @@ class AutoESNForecaster(RegressorMixin, BaseEstimator):
             from joblib import Parallel, delayed, effective_n_jobs
 
             n_jobs = effective_n_jobs(n_jobs)
+        # Rung r may run until 1 - 2^-(r+1) of the budget has gone (half for
+        # the first), so that a budget that cuts the first rung short still
+        # leaves the longer horizons their turn.
+        share = 1.0 - 0.5 ** (rung + 1) if rung + 1 < n_rungs else 1.0
         while pending:
             expected = float(np.mean(spent)) if spent else 0.0
-            if self._out_of_time(start, expected):
+            if self._out_of_time(start, expected, share):
                 break
             batch, pending = pending[:n_jobs], pending[n_jobs:]
             t0 = time.perf_counter()
@@ -598,6 +616,10 @@ class AutoESNForecaster(RegressorMixin, BaseEstimator):
     def _one_d_output(self):
         return self._y_one_d
 
+    def _univariate_ok(self):
+        """A 1-D X is one series of one feature for a forecaster of a univariate series."""
+        return self._autonomous and self.n_features_in_ == 1
+
     def predict(self, X, *, initial_state=None):
         """One-step-ahead predictions for every row of X, from the zero state.
 
@@ -612,7 +634,7 @@ class AutoESNForecaster(RegressorMixin, BaseEstimator):
         y : array of shape (n_timesteps, n_outputs), or (n_timesteps,) for 1-D targets
         """
         check_is_fitted(self)
-        arr = self._series(X, "X", reset=False)
+        arr = self._series(X, "X", reset=False, univariate_ok=self._univariate_ok())
         pred = self.best_estimator_.predict(self._scaler.forward(arr), initial_state=initial_state)
         pred = np.asarray(pred).reshape(arr.shape[0], -1)
         scaler = self._scaler if self._autonomous else self._target_scaler
@@ -627,7 +649,7 @@ class AutoESNForecaster(RegressorMixin, BaseEstimator):
         averaged over outputs.
         """
         check_is_fitted(self)
-        arr = self._series(X, "X", reset=False)
+        arr = self._series(X, "X", reset=False, univariate_ok=self._univariate_ok())
         target = np.asarray(y, dtype=np.float64).reshape(arr.shape[0], -1)
         scaler = self._scaler if self._autonomous else self._target_scaler
         # R² is unchanged by each output's affine standardisation.

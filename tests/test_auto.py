@@ -207,7 +207,7 @@ def test_bad_parameters(params, error, match):
 
 
 def test_context_with_other_features_is_refused(fitted):
-    with pytest.raises(ValueError, match="context has 2 features"):
+    with pytest.raises(ValueError, match="context has 2 features, but AutoESNForecaster is expecting 3"):
         fitted.forecast(5, context=np.zeros((100, 2)))
 
 

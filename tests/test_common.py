@@ -4,6 +4,7 @@ import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from reservoir import (
+    AutoESNForecaster,
     DeepESNClassifier,
     DeepESNRegressor,
     ElmanRegressor,
@@ -60,6 +61,7 @@ ESTIMATORS = [
     DeepESNClassifier(n_layers=2, n_units=10, random_state=0),
     ESNClassifier(n_units=20, bidirectional=True, random_state=0),
     ReservoirEnsembleClassifier(ESNClassifier(n_units=10), n_estimators=3, random_state=0),
+    AutoESNForecaster(n_units=10, n_iter=2, time_budget=None, random_state=0),
 ]
 
 # Online readouts are regressors on rows: every check applies to them.

@@ -186,6 +186,35 @@ class SequenceEstimatorMixin:
             return False
         return bool(np.all(np.asarray(to_numpy(equal))[counted]))
 
+    # ------------------------------------------------------------------ schema
+
+    def _check_fit_end(self, check, *, dtype, targets=True):
+        """The schema of what :meth:`_record_fit_end` keeps, in ``check``'s sizes.
+
+        ``state_size`` and (with ``targets``) ``n_outputs`` must be set; the
+        states are in the model's ``dtype``.
+        """
+        layout = check.choice("_fit_layout", ("single", "list", "array"))
+        final = check.array("_final_state", (None, "state_size"), dtype=dtype)
+        check.sizes["n_series"] = int(final.shape[0])
+        if layout == "single":
+            check.integer("_final_state.shape[0]", equal=1, value=final.shape[0])
+            last = check.array("final_state_", ("state_size",), dtype=dtype)
+            if not np.array_equal(np.asarray(to_numpy(last)), np.asarray(to_numpy(final[0])),
+                                  equal_nan=True):
+                check.fail("final_state_", "_final_state[0] (the state after the fitted data)",
+                           "other values")
+        else:
+            check.same("final_state_", "_final_state")
+        one_step_ahead = check.boolean("_one_step_ahead")
+        if not targets:
+            return
+        if one_step_ahead and check.sizes["n_outputs"] != check.sizes["n_features_in_"]:
+            check.fail("_one_step_ahead", "False for a model with as many outputs as inputs",
+                       True)
+        check.array("_final_target", ("n_series", "n_outputs"), dtype=dtype)
+        check.array("_target_range", (2, "n_outputs"), dtype=np.float64)
+
     def _check_continuation(self, batch):
         if not getattr(self, "_one_step_ahead", False):
             return
@@ -462,6 +491,19 @@ class SequenceClassifierMixin:
         if as_list:
             return np.split(codes, np.cumsum([len(p) for p in pieces])[:-1])
         return codes.reshape(y.shape) if as_grid else codes
+
+    def _check_classes(self, check):
+        """``classes_`` (at least two distinct labels) and ``_per_series``; sets ``n_outputs``.
+
+        The decision values have one column for two classes, one per class
+        otherwise.
+        """
+        classes = check.array("classes_", (None,), dtype="label")
+        n_classes = int(classes.shape[0])
+        if n_classes < 2 or len(np.unique(np.asarray(classes))) != n_classes:
+            check.fail("classes_", "at least two distinct labels", classes)
+        check.sizes["n_outputs"] = 1 if n_classes == 2 else n_classes
+        check.boolean("_per_series")
 
     def _scoring_batch(self, X):
         """X validated for ``decision_function``: a per-series classifier needs

@@ -229,6 +229,43 @@ class ReservoirEstimatorBase(SequenceEstimatorMixin, BaseEstimator):
     def _target_dtype(self, xp):
         return resolve_dtype(self.dtype, xp)
 
+    # The schema of the fitted state, checked by reservoir.load (see
+    # reservoir._schema): each model checks its parameters with the checks
+    # of its fit, then its attributes in the sizes of its reservoir(s).
+
+    def _check_params(self):
+        """The parameter checks of ``fit``."""
+        self._validate_reservoir_params()
+
+    def _check_consistency(self):
+        """Raise a ValueError unless parameters and fitted state agree (what load checks)."""
+        from ._schema import StateCheck
+
+        self._check_params()
+        check = StateCheck(self)
+        if not check.together("n_features_in_", "_noise_rng", self._reservoirs_attribute):
+            return
+        check.features_in()
+        self._check_reservoirs(check)
+        self._check_fitted(check, np.dtype(resolve_dtype(self.dtype, np)))
+
+    #: Where the fit keeps its reservoir(s).
+    _reservoirs_attribute = "reservoir_"
+
+    def _check_reservoirs(self, check):
+        """``reservoir_`` for ``n_features_in_`` inputs, and its aliases; sets ``state_size``."""
+        res = check.instance("reservoir_", Reservoir)
+        check.integer("reservoir_.n_features", equal=check.sizes["n_features_in_"],
+                      value=res.n_features)
+        check.sizes["state_size"] = res.n_units
+        for name, attr in (("W_", "W"), ("W_in_", "W_in"), ("bias_", "bias"), ("W_fb_", "W_fb")):
+            if hasattr(self, name) or (attr == "W_fb" and res.W_fb is not None):
+                check.same(name, f"reservoir_.{attr}")
+
+    def _check_fitted(self, check, dtype):
+        """The attributes of a fit beyond the reservoir (the end of the fitted data)."""
+        self._check_fit_end(check, dtype=dtype, targets=False)
+
     # The state machinery every ESN estimator runs through. A model of
     # several reservoirs (the deep ESN) overrides these five and inherits
     # everything else: training, prediction, classification, closed loop.
@@ -271,6 +308,40 @@ class ReadoutEstimatorBase(ReservoirEstimatorBase):
         check_interval("noise_level", self.noise_level, low=0)
         check_interval("input_noise", self.input_noise, low=0)
         return check_readout_features(self.readout_features)
+
+    def _check_params(self):
+        self._validate_readout_params()
+
+    def _check_readout(self, check, dtype):
+        """``readout_`` on this model's readout features, in the model's dtype; sets ``n_outputs``."""
+        features = check.instance("_readout_features_", tuple)
+        try:
+            check_readout_features(features)
+        except ValueError as exc:
+            check.fail("_readout_features_", "a valid tuple of readout features", exc)
+        readout = check.instance("readout_", (RidgeReadout, OnlineReadout))
+        check.integer("readout_.n_features_in_", equal=self._n_features_out(features),
+                      value=readout.n_features_in_)
+        check.sizes["n_outputs"] = check.integer("n_outputs_", low=1)
+        coef = readout.coef_
+        n_outputs = 1 if coef.ndim == 1 else int(coef.shape[0])
+        check.integer("readout_.coef_.shape[0]", equal=check.sizes["n_outputs"], value=n_outputs)
+        check.choice("readout_.coef_.dtype", (dtype,), value=coef.dtype)
+        check.empty("_readout_functions")
+
+    #: What the fit of the readout sets besides ``readout_`` and its features.
+    _readout_attributes = ("n_outputs_",)
+
+    def _check_fitted(self, check, dtype):
+        if check.together("readout_", "_readout_features_", "_readout_functions",
+                          *self._readout_attributes):
+            self._check_readout(check, dtype)
+        elif hasattr(self, "_final_state"):
+            # Every step so far was in the washout: no readout yet.
+            check.sizes["n_outputs"] = int(check.array("_final_target", (None, None),
+                                                       dtype=dtype).shape[1])
+        if hasattr(self, "readout_") or hasattr(self, "_final_state"):
+            self._check_fit_end(check, dtype=dtype)
 
     def _noise(self, xp, dtype, like):
         """Pre-activation noise for fit, drawn on the host per chunk and moved once."""

@@ -213,6 +213,19 @@ class ESNClassifier(SequenceClassifierMixin, ClassifierMixin, ReadoutEstimatorBa
                              else self._final_state)
         return self
 
+    def _check_params(self):
+        super()._check_params()
+        self._validate_classifier_params()
+
+    def _check_fitted(self, check, dtype):
+        if check.together("readout_", "_readout_features_", "_readout_functions", "n_outputs_",
+                          "classes_", "_per_series"):
+            self._check_classes(check)
+            expected = check.sizes["n_outputs"]
+            self._check_readout(check, dtype)
+            check.integer("n_outputs_", equal=expected)
+            self._check_fit_end(check, dtype=dtype, targets=False)
+
     def _validate_classifier_params(self):
         if self.pooling not in ("mean", "last"):
             raise ValueError(f"pooling must be 'mean' or 'last', got {self.pooling!r}")

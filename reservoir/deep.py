@@ -35,6 +35,7 @@ from ._validation import check_interval
 from .classifier import ESNClassifier
 from .esn import ESNRegressor
 from .initializers import input_weights
+from .runtime import Reservoir
 
 __all__ = ["DeepESNClassifier", "DeepESNRegressor"]
 
@@ -105,6 +106,25 @@ class _LayeredStates:
                 check_interval("inter_scaling", layer.inter_scaling, low=0)
             except (TypeError, ValueError) as exc:
                 raise type(exc)(f"layer {i + 1}: {exc}") from None
+
+    _reservoirs_attribute = "reservoirs_"
+
+    def _check_reservoirs(self, check):
+        """``reservoirs_``: each layer reads the one below (and the inputs with
+        ``input_to_all_layers``); no feedback. Sets ``state_size``."""
+        layers = check.instance("reservoirs_", list)
+        below = check.sizes["n_features_in_"]
+        if not layers:
+            check.fail("reservoirs_", "a list of at least one Reservoir", "an empty list")
+        for i, res in enumerate(layers):
+            name = f"reservoirs_[{i}]"
+            check.instance(name, Reservoir, value=res)
+            inputs = below + (check.sizes["n_features_in_"]
+                              if i and self.input_to_all_layers else 0)
+            check.integer(f"{name}.n_features", equal=inputs, value=res.n_features)
+            check.choice(f"{name}.W_fb", (None,), value=res.W_fb)
+            below = res.n_units
+        check.sizes["state_size"] = self._state_size()
 
     def _draw(self, n_features, rng, *, n_feedback=None):
         """Draw ``reservoirs_``; layer 1 exactly as :class:`reservoir.ESNRegressor` draws its one.

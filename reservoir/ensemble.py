@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.validation import check_is_fitted
@@ -85,6 +86,35 @@ class ReservoirEnsembleClassifier(SequenceClassifierMixin, ClassifierMixin, Base
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
         return self
+
+    def _check_consistency(self):
+        """Raise a ValueError unless parameters and fitted state agree (what load checks).
+
+        The members check themselves; here they must agree with the
+        ensemble's ``classes_``, ``n_features_in_`` and label layout, so that
+        their decision values add up.
+        """
+        from ._schema import StateCheck
+
+        check_interval("n_estimators", self.n_estimators, low=1, integer=True)
+        check = StateCheck(self)
+        if not check.together("estimators_", "classes_", "_per_series", "n_features_in_"):
+            return
+        check.features_in()
+        self._check_classes(check)
+        members = check.instance("estimators_", list)
+        if not members:
+            check.fail("estimators_", "a list of at least one classifier", "an empty list")
+        for i, member in enumerate(members):
+            name = f"estimators_[{i}]"
+            if not (isinstance(member, SequenceClassifierMixin) and hasattr(member, "classes_")):
+                check.fail(name, "a fitted classifier of this package", member)
+            if not np.array_equal(np.asarray(member.classes_), np.asarray(self.classes_)):
+                check.fail(f"{name}.classes_", f"the ensemble's classes_ {self.classes_!r}",
+                           member.classes_)
+            check.integer(f"{name}.n_features_in_", equal=self.n_features_in_,
+                          value=member.n_features_in_)
+            check.choice(f"{name}._per_series", (self._per_series,), value=member._per_series)
 
     def decision_function(self, X, *, initial_state=None):
         """Mean of the members' decision values, in the members' layout and shape."""

@@ -21,7 +21,14 @@ from ._rows import StepCollector, rows_at, take_rows
 from ._validation import check_generator, check_interval, validate_series
 from .distributed import fit as fit_distributed
 from .distributed import is_dask_collection
-from .readout import OnlineReadout, ReadoutPath, RidgeReadout, readout_features
+from .readout import (
+    GramAccumulator,
+    OnlineReadout,
+    ReadoutPath,
+    RidgeReadout,
+    check_readout_features,
+    readout_features,
+)
 
 __all__ = ["ESNRegressor"]
 
@@ -218,6 +225,60 @@ class ESNRegressor(SequenceRegressorMixin, RegressorMixin, ReadoutEstimatorBase)
 
     def _feedback(self):
         return getattr(self, "feedback_scaling", None)
+
+    def _check_params(self):
+        super()._check_params()
+        check_interval("feedback_scaling", self._feedback(), low=0, allow_none=True)
+
+    _readout_attributes = ("n_outputs_", "_y_one_d")
+
+    def _check_fitted(self, check, dtype):
+        super()._check_fitted(check, dtype)
+        W_fb = getattr(getattr(self, "reservoir_", None), "W_fb", None)
+        if (self._feedback() is None) != (W_fb is None):
+            check.fail("reservoir_.W_fb", "present exactly when feedback_scaling is set",
+                       f"W_fb={'None' if W_fb is None else 'an array'} with feedback_scaling="
+                       f"{self._feedback()!r}")
+        if W_fb is not None and "n_outputs" in check.sizes:
+            check.array("reservoir_.W_fb", ("state_size", "n_outputs"), dtype=np.float64,
+                        value=W_fb)
+        if hasattr(self, "readout_"):
+            if check.boolean("_y_one_d"):
+                check.integer("n_outputs_", equal=1)
+            check.choice("readout_._y_one_d", (self._y_one_d,), value=bool(self.readout_._y_one_d))
+        if hasattr(self, "_final_output"):
+            check.array("_final_output", ("n_series", "n_outputs"), dtype=dtype)
+        if hasattr(self, "_stream"):
+            self._check_stream(check)
+
+    def _check_stream(self, check):
+        """The open training stream that ``keep_statistics=True`` stores, for partial_fit."""
+        from ._schema import StateCheck
+
+        stream = check.instance("_stream", dict)
+        keys = {"n_series", "n_outputs", "y_one_d", "readout", "steps", "accumulator"}
+        if set(stream) != keys:
+            check.fail("_stream", f"a dict of {sorted(keys)}", sorted(map(str, stream)))
+        part = StateCheck(self, **check.sizes)
+        part.owner = f"{check.owner}._stream"
+        part.integer("n_series", equal=check.sizes.get("n_series"), low=1,
+                     value=stream["n_series"])
+        part.integer("n_outputs", equal=check.sizes.get("n_outputs"), low=1,
+                     value=stream["n_outputs"])
+        part.boolean("y_one_d", value=stream["y_one_d"])
+        part.sizes["n_series"] = stream["n_series"]
+        part.array("steps", ("n_series",), dtype="int", value=stream["steps"])
+        readout = part.instance("readout", (RidgeReadout, OnlineReadout), value=stream["readout"])
+        if hasattr(self, "readout_") and readout is not self.readout_:
+            part.fail("readout", "the same object as readout_", "another readout")
+        if isinstance(readout, OnlineReadout):
+            part.choice("accumulator", (None,), value=stream["accumulator"])
+            return
+        accumulator = part.instance("accumulator", GramAccumulator, value=stream["accumulator"])
+        features = getattr(self, "_readout_features_", None) or check_readout_features(
+            self.readout_features)
+        part.sizes["F"] = self._n_features_out(features)
+        part.array("accumulator.xy", ("F", "n_outputs"), dtype=np.float64, value=accumulator.xy)
 
     def _end_stream(self):
         for attr in ("_stream", "readout_"):

@@ -235,6 +235,49 @@ class NVARRegressor(SequenceRegressorMixin, RegressorMixin, BaseEstimator):
                 raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
         resolve_dtype(self.dtype, np)
 
+    def _check_consistency(self):
+        """Raise a ValueError unless parameters and fitted state agree (what load checks).
+
+        ``reservoir_`` must be the delay line of the parameters (compared
+        once its size, which the file's arrays bound, matches), and the
+        readout must read the NVAR features of that many inputs and delays.
+        """
+        from ._schema import StateCheck
+
+        self._validate_params()
+        check = StateCheck(self)
+        if not check.together("readout_", "reservoir_", "n_features_in_", "n_features_out_",
+                              "n_outputs_", "_y_one_d", "_readout_functions"):
+            return
+        check.features_in()
+        d = check.sizes["n_features_in_"]
+        res = check.instance("reservoir_", Reservoir)
+        blocks = (self.n_delays - 1) * self.stride + 1
+        check.integer("reservoir_.n_units", equal=blocks * d, value=res.n_units)
+        line = delay_line(d, self.n_delays, self.stride, dtype=self.dtype)
+        for name in ("W", "W_in", "bias", "W_fb", "leak_rate", "activation", "dtype"):
+            a, b = getattr(res, name), getattr(line, name)
+            if not (a == b if isinstance(b, (str, float, type(None)))
+                    else type(a) is type(b) and np.array_equal(a, b)):
+                check.fail(f"reservoir_.{name}", f"that of the delay line of n_delays="
+                           f"{self.n_delays}, stride={self.stride}", "other values")
+        check.sizes["state_size"] = res.n_units
+        features = check.integer("n_features_out_",
+                                 equal=n_nvar_features(d, self.n_delays, self.degree))
+        readout = check.instance("readout_", RidgeReadout)
+        check.integer("readout_.n_features_in_", equal=features, value=readout.n_features_in_)
+        outputs = check.sizes["n_outputs"] = check.integer("n_outputs_", low=1)
+        check.integer("readout_.coef_ outputs", equal=outputs,
+                      value=1 if readout.coef_.ndim == 1 else int(readout.coef_.shape[0]))
+        dtype = np.dtype(resolve_dtype(self.dtype, np))
+        check.choice("readout_.coef_.dtype", (dtype,), value=readout.coef_.dtype)
+        if self.increment:
+            check.integer("n_outputs_", equal=d)
+        if check.boolean("_y_one_d"):
+            check.integer("n_outputs_", equal=1)
+        check.empty("_readout_functions")
+        self._check_fit_end(check, dtype=dtype)
+
     def _washout(self):
         """The washout in steps: the parameter, or (k - 1) s when None."""
         if self.washout is None:

@@ -258,6 +258,59 @@ class ParallelESNRegressor(SequenceRegressorMixin, RegressorMixin, BaseEstimator
         if not isinstance(self.shared_weights, (bool, np.bool_)):
             raise TypeError(f"shared_weights must be True or False, got {self.shared_weights!r}")
 
+    def _check_consistency(self):
+        """Raise a ValueError unless parameters and fitted state agree (what load checks).
+
+        The groups' estimators check themselves; here they must be
+        ``n_groups_`` alike (or one, with shared weights), each reading a
+        neighbourhood of ``neighbourhoods_`` (sites in [0, n_features_in_))
+        and predicting its block of the outputs, and ``_coupled`` their
+        reservoirs side by side.
+        """
+        from ._schema import StateCheck
+
+        self._validate_params()
+        check = StateCheck(self)
+        if not check.together("estimators_", "n_features_in_", "n_groups_", "neighbourhoods_",
+                              "_coupled", "n_outputs_", "_y_one_d"):
+            return
+        check.features_in()
+        groups = check.sizes["n_groups"] = check.integer("n_groups_", low=1)
+        sites = check.array("neighbourhoods_", ("n_groups", None), dtype="int")
+        width = check.sizes["width"] = int(sites.shape[1])
+        if sites.size and (sites.min() < 0 or sites.max() >= check.sizes["n_features_in_"]):
+            check.fail("neighbourhoods_", f"sites in [0, n_features_in_={self.n_features_in_})",
+                       f"sites from {sites.min()} to {sites.max()}")
+        estimators = check.instance("estimators_", list)
+        check.integer("len(estimators_)", equal=1 if self.shared_weights else groups,
+                      value=len(estimators))
+        outputs = check.sizes["n_outputs"] = check.integer("n_outputs_", low=1)
+        if outputs % groups:
+            check.fail("n_outputs_", f"a multiple of n_groups_={groups}", outputs)
+        n_units = None
+        for g, group in enumerate(estimators):
+            name = f"estimators_[{g}]"
+            check.instance(name, ESNRegressor, value=group)
+            if not hasattr(group, "readout_") or group._feedback() is not None:
+                check.fail(name, "a fitted ESNRegressor without feedback", group)
+            check.integer(f"{name}.n_features_in_", equal=width, value=group.n_features_in_)
+            check.integer(f"{name}.n_outputs_", equal=outputs // groups, value=group.n_outputs_)
+            check.choice(f"{name}._y_one_d", (False,), value=group._y_one_d)
+            n_units = check.integer(f"{name}.reservoir_.n_units", equal=n_units,
+                                    value=group.reservoir_.n_units)
+        check.sizes["state_size"] = groups * n_units
+        if self.shared_weights:
+            check.choice("_coupled", (None,))
+        else:
+            coupled = check.instance("_coupled", Reservoir)
+            check.integer("_coupled.n_units", equal=groups * n_units, value=coupled.n_units)
+            check.integer("_coupled.n_features", equal=groups * width, value=coupled.n_features)
+            check.choice("_coupled.W_fb", (None,), value=coupled.W_fb)
+        check.boolean("_y_one_d")
+        if self._y_one_d:
+            check.integer("n_outputs_", equal=1)
+        self._check_fit_end(check, dtype=np.dtype(resolve_dtype(self.dtype, np)))
+
     def _resolve_groups(self, n_sites, n_outputs):
         n_groups = n_sites if self.n_groups is None else int(self.n_groups)
         if n_sites % n_groups:

@@ -367,18 +367,35 @@ class _Encoder:
 class _Decoder:
     """Builds the object tree back from JSON nodes and the archive's arrays."""
 
-    def __init__(self, archive, n_arrays, device):
+    def __init__(self, archive, n_arrays, device, file_size):
         self.archive = archive
         self.n_arrays = n_arrays
         self.device = device
+        # What the file's own bytes can account for: no size it claims
+        # (a seed pool, a sparse matrix's dimensions) may exceed it.
+        self.file_size = file_size
         self._arrays = {}
         self._objects = {}
+        self._where = []
+
+    def where(self):
+        return "".join(self._where) or "model"
+
+    def _bounded(self, what, n_bytes):
+        if not isinstance(n_bytes, int) or n_bytes > self.file_size:
+            raise ValueError(f"the model file's {self.where()} claims {what} ({n_bytes} bytes), "
+                             f"more than the file's {self.file_size} bytes can hold")
 
     def decode(self, node):
         if node is None or isinstance(node, (bool, int, float, str)):
             return node
         if isinstance(node, list):
-            return [self.decode(v) for v in node]
+            out = []
+            for i, v in enumerate(node):
+                self._where.append(f"[{i}]")
+                out.append(self.decode(v))
+                self._where.pop()
+            return out
         if not isinstance(node, dict) or not isinstance(node.get("$"), str):
             raise ValueError(f"the model file holds a value load does not understand: {node!r:.80}")
         kind = node["$"]
@@ -400,8 +417,11 @@ class _Decoder:
         out = {}
         for key, value in node["items"]:
             key = self.decode(key)
+            self._where.append(f"[{key!r:.40}]")
+            value = self.decode(value)
+            self._where.pop()
             try:
-                out[key] = self.decode(value)
+                out[key] = value
             except TypeError as exc:   # an unhashable key
                 raise ValueError(f"the model file holds an invalid dict key {key!r:.80}") from exc
         return out
@@ -423,6 +443,10 @@ class _Decoder:
         dtype = np.dtype(node["dtype"])
         if "array" in node:
             return self._decode_array(node["array"])[()]
+        if dtype.kind not in "biuf" or dtype.itemsize > 8:
+            # What save writes as a JSON value; others are stored as arrays.
+            raise ValueError(f"the model file's {self.where()} holds a scalar of dtype {dtype} "
+                             "as a JSON value, which save never writes")
         return dtype.type(self.decode(node["value"]))
 
     def _decode_dtype(self, node):
@@ -445,7 +469,7 @@ class _Decoder:
         if not isinstance(index, int) or not 0 <= index < self.n_arrays:
             raise ValueError(f"the model file refers to array {index!r}, which it does not hold")
         if index not in self._arrays:
-            self._arrays[index] = _read_npy(self.archive, f"arrays/{index}.npy")
+            self._arrays[index] = _read_npy(self.archive, f"arrays/{index}.npy", self.file_size)
         return self._arrays[index]
 
     def _decode_array(self, node):
@@ -468,7 +492,17 @@ class _Decoder:
         if stored_fmt not in _SPARSE_PARTS:
             raise ValueError(f"the model file holds a sparse matrix of unknown format {stored_fmt!r}")
         parts = [self._decode_array(node["parts"][p]) for p in _SPARSE_PARTS[stored_fmt]]
-        shape = tuple(int(n) for n in node["shape"])
+        for name, part in zip(_SPARSE_PARTS[stored_fmt][1:], parts[1:], strict=True):
+            if not (isinstance(part, np.ndarray) and part.dtype.kind in "iu"):
+                raise ValueError(f"the model file's {self.where()}.{name} must be an integer "
+                                 f"array, found dtype {getattr(part, 'dtype', type(part))}")
+        shape = node["shape"]
+        if not (isinstance(shape, list) and len(shape) == 2 and all(
+                isinstance(n, int) and 0 <= n <= self.file_size for n in shape)):
+            raise ValueError(f"the model file's {self.where()} is a sparse matrix of shape "
+                             f"{shape!r:.80}: expected two sizes within the file's "
+                             f"{self.file_size} bytes")
+        shape = tuple(shape)
         container = node["container"]
         if container not in ("array", "matrix"):
             raise ValueError(f"the model file holds a sparse {container!r}")
@@ -476,10 +510,12 @@ class _Decoder:
         try:
             M = self._build_sparse(cls, stored_fmt, parts, shape, node)
         except (ValueError, TypeError, IndexError) as exc:
-            raise ValueError(f"the model file holds an invalid sparse matrix: {exc}") from exc
+            raise ValueError(f"the model file's {self.where()} is an invalid sparse matrix: "
+                             f"{exc}") from exc
         if fmt != stored_fmt:
             if fmt not in ("lil", "dok", "dia"):
                 raise ValueError(f"the model file holds a sparse matrix of unknown format {fmt!r}")
+            self._bounded(f"a {fmt} matrix of shape {shape}", _conversion_bytes(M, fmt))
             M = M.asformat(fmt)
         self._objects[node["id"]] = M
         return M
@@ -509,6 +545,9 @@ class _Decoder:
         if seed is None:
             bit_generator = cls()
         else:
+            # SeedSequence allocates its pool (4 bytes a word) from the claim.
+            self._bounded(f"a seed pool of {seed['pool_size']!r:.40} words",
+                          4 * seed["pool_size"] if type(seed["pool_size"]) is int else None)
             bit_generator = cls(np.random.SeedSequence(
                 seed["entropy"], spawn_key=seed["spawn_key"], pool_size=seed["pool_size"],
                 n_children_spawned=seed["n_children_spawned"]))
@@ -530,6 +569,8 @@ class _Decoder:
 
     def _decode_object(self, node):
         cls = _resolve_class(node["module"], node["class"])
+        if not self._where:
+            self._where.append(cls.__name__)
         if "params" in node:
             params = {name: self.decode(v) for name, v in node["params"].items()}
             known = set(cls._get_param_names())
@@ -547,20 +588,60 @@ class _Decoder:
             obj = cls.__new__(cls)
         self._objects[node["id"]] = obj
         state = dict(obj.__dict__)
-        state.update({name: self.decode(v) for name, v in node["state"].items()})
+        for name, v in node["state"].items():
+            self._where.append(f".{name}")
+            state[name] = self.decode(v)
+            self._where.pop()
+        self._check(cls, state)
         if hasattr(obj, "__setstate__"):
             obj.__setstate__(state)
         else:
             obj.__dict__.update(state)
         return obj
 
+    def _check(self, cls, state):
+        """The schema of ``cls`` on ``state``, before the object is set up from it.
 
-def _read_npy(archive, name):
+        A class of the package checks its parameters and fitted state
+        (``_check_consistency``, see :mod:`reservoir._schema`); a
+        scikit-learn estimator its parameters (``_validate_params``). The
+        check runs on a bare object holding the state, so that nothing is
+        derived from a state that is not yet known to be consistent.
+        """
+        probe = cls.__new__(cls)
+        probe.__dict__.update(state)
+        try:
+            if callable(getattr(cls, "_check_consistency", None)):
+                probe._check_consistency()
+            elif hasattr(cls, "_parameter_constraints"):
+                probe._validate_params()
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError,
+                ArithmeticError) as exc:
+            where = self.where()
+            named = where if where == cls.__name__ else f"{where} ({cls.__name__})"
+            raise ValueError(f"the model file's {named} is not a consistent model: {exc}") from exc
+
+
+def _conversion_bytes(M, fmt):
+    """About what converting COO/CSR ``M`` to ``fmt`` allocates (lil: a list per row,
+    dia: a dense row per diagonal)."""
+    M = M.tocoo()
+    if fmt == "lil":
+        return 64 * (M.shape[0] + M.nnz)
+    if fmt == "dia":
+        diagonals = np.unique(M.col.astype(np.int64) - M.row.astype(np.int64)).size
+        return int(diagonals) * int(M.shape[1]) * M.dtype.itemsize
+    return 128 * int(M.nnz)
+
+
+def _read_npy(archive, name, file_size):
     """The array of member ``name``, read without pickle after checking its header.
 
     The header's shape and dtype must account for the member's size exactly,
     so that a forged header cannot make the reader allocate more than the
-    file holds; an object dtype (a pickle in disguise) is refused.
+    file holds; an object dtype (a pickle in disguise) is refused, and so are
+    an element type of no bytes and a dimension longer than the file (which
+    only an empty array could claim), whose arrays the file cannot bound.
     """
     info = archive.getinfo(name)
     with archive.open(info) as f:
@@ -575,6 +656,9 @@ def _read_npy(archive, name):
         if dtype.hasobject:
             raise ValueError(f"the model file's {name} holds Python objects, which only "
                              "unpickling could read; load reads arrays with allow_pickle=False")
+        if dtype.itemsize == 0 or any(n > file_size for n in shape):
+            raise ValueError(f"the model file's {name} declares {shape} {dtype}, which its "
+                             f"{file_size} bytes cannot account for")
         n_bytes = dtype.itemsize * math.prod(shape)
         if info.file_size - f.tell() != n_bytes:
             raise ValueError(f"the model file's {name} declares {shape} {dtype} "
@@ -894,6 +978,11 @@ def _read_archive(archive, f, path, device):
             raise _damaged(path, "it holds compressed members, which the format never writes")
         if _MODEL_MEMBER not in names:
             raise _damaged(path, f"it has no {_MODEL_MEMBER}")
+        # Headers may claim any size (zip64 allows 2^64 bytes): each member
+        # must lie within the file before anything is read from it.
+        if any(info.file_size != info.compress_size
+               or info.header_offset + info.file_size > covered for info in infos):
+            raise _damaged(path, "a member claims more bytes than the file holds")
         document = json.loads(archive.read(_MODEL_MEMBER).decode("utf-8"))
         if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
             raise _damaged(path, f"its {_MODEL_MEMBER} is not a {FORMAT_NAME} description")
@@ -905,11 +994,11 @@ def _read_archive(archive, f, path, device):
         expected_names = {_MODEL_MEMBER} | {f"arrays/{i}.npy" for i in range(n_arrays)}
         if set(names) != expected_names:
             raise _damaged(path, "its members are not those its description lists")
-        return _Decoder(archive, n_arrays, device).decode(document["root"])
+        return _Decoder(archive, n_arrays, device, size).decode(document["root"])
     except (zipfile.BadZipFile, EOFError) as exc:
         raise _damaged(path, f"{type(exc).__name__}: {exc}") from exc
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, IndexError, TypeError,
-            RecursionError) as exc:
+            AttributeError, OverflowError, RecursionError) as exc:
         # The checksum matched: the file is as it was written, but not by save.
         raise ValueError(f"{path} holds a model description that load cannot read "
                          f"({type(exc).__name__}: {exc}); was it written by reservoir.save?") from exc

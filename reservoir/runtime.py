@@ -50,6 +50,9 @@ class _Prepared:
     """The weights on one namespace and device, transposed for row-major products."""
 
     def __init__(self, reservoir, xp, device):
+        # The weights reach the kernels from here: check them once, so that a
+        # reservoir whose attributes were changed by hand cannot get there.
+        reservoir._check_weights()
         self.xp = xp
         self.dtype = resolve_dtype(reservoir.dtype, xp)
         self._W, self._device, self._dtype_name, self._operators = (reservoir.W, device,
@@ -197,6 +200,40 @@ class Reservoir:
         state = dict(self.__dict__)
         state["_cache"] = {}
         return state
+
+    def _check_consistency(self):
+        """Raise a ValueError unless the weights and settings agree (what load checks).
+
+        The checks of :meth:`_check_weights`, and no prepared copies (a
+        cache, which model files never hold).
+        """
+        self._check_weights().empty("_cache")
+
+    def _check_weights(self):
+        """Raise a ValueError unless the weights and settings agree with each other.
+
+        W square and CSR-valid (or dense), W_in (n_units, n_features), bias
+        (n_units,), W_fb (n_units, n_feedback), all float64 and finite, as
+        the constructor leaves them; leak rate, activation and dtype among
+        the constructor's values. The first use on each array library runs
+        it, before the weights are copied for the kernels.
+        """
+        from ._schema import StateCheck
+
+        check = StateCheck(self)
+        W = check.array("W", (None, None), dtype=np.float64, sparse=True)
+        check.sizes["n_units"] = check.integer("W.shape[0]", low=1, value=W.shape[0])
+        check.array("W", ("n_units", "n_units"), dtype=np.float64, sparse=True)
+        W_in = check.array("W_in", ("n_units", None), dtype=np.float64, sparse=True)
+        check.sizes["n_features"] = int(W_in.shape[1])
+        check.array("bias", ("n_units",), dtype=np.float64)
+        if self.W_fb is not None:
+            check.array("W_fb", ("n_units", None), dtype=np.float64)
+        leak_rate = check.instance("leak_rate", float)
+        check_interval("leak_rate", leak_rate, low=0, high=1, low_inclusive=False)
+        check.choice("activation", ACTIVATIONS)
+        check.choice("dtype", ("float64", "float32"))
+        return check
 
     def prepared(self, like):
         """The weights on the namespace and device of array ``like`` (cached).

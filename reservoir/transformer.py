@@ -88,6 +88,11 @@ class ReservoirTransformer(TransformerMixin, ReservoirEstimatorBase):
         self.random_state = random_state
         self.dtype = dtype
 
+    def _check_params(self):
+        super()._check_params()
+        if not isinstance(self.include_input, (bool, np.bool_)):
+            raise TypeError(f"include_input must be a bool, got {self.include_input!r}")
+
     def _features(self):
         return ("input", "state") if self.include_input else ("state",)
 

@@ -30,6 +30,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._backend import device_kwargs, get_namespace, is_numpy
 from .._validation import check_interval, validate_X, validate_X_y
+from ._ridge import check_linear_readout
 
 __all__ = ["FORCEReadout", "LMSReadout", "OnlineReadout", "RLSReadout"]
 
@@ -52,6 +53,39 @@ class OnlineReadout(RegressorMixin, BaseEstimator):
     def _validate_params(self):
         if not isinstance(self.fit_intercept, (bool, np.bool_)):
             raise TypeError(f"fit_intercept must be a bool, got {self.fit_intercept!r}")
+
+    def _check_consistency(self):
+        """Raise a ValueError unless parameters and fitted state agree (what load checks).
+
+        The published ``coef_`` and ``intercept_`` as a linear readout's, and
+        ``_weights`` (n_features_in_ + 1, n_outputs) in float64, with the
+        statistics of the subclass (:meth:`_check_statistics`).
+        """
+        from .._schema import StateCheck
+
+        self._validate_params()
+        check = StateCheck(self)
+        if not check.together("_weights", "n_features_in_", "n_samples_seen_", "_y_one_d",
+                               *self._statistics):
+            return
+        if check.together("coef_", "intercept_"):
+            check_linear_readout(check)
+        else:
+            check.sizes["n_features_in_"] = check.integer("n_features_in_", low=0)
+            check.integer("n_samples_seen_", low=0)
+            check.boolean("_y_one_d")
+        check.sizes["n_weights"] = check.sizes["n_features_in_"] + 1
+        weights = check.array("_weights", ("n_weights", check.sizes.get("n_outputs")),
+                              dtype=np.float64)
+        if check.obj._y_one_d and weights.shape[1] != 1:
+            check.fail("_weights", "one column (y was 1-D in fit)", weights.shape)
+        self._check_statistics(check)
+
+    #: The attributes of the subclass's statistics, set with ``_weights``.
+    _statistics = ()
+
+    def _check_statistics(self, check):
+        """The subclass's own statistics (none here)."""
 
     def _begin(self, n_features, n_outputs, like, *, y_one_d=False):
         """Start from no data: zero weights and the prior statistics, on ``like``'s device."""
@@ -218,6 +252,13 @@ class RLSReadout(OnlineReadout):
         self._P = xp.eye(n, dtype=xp.float64, **kw) / float(self.alpha)
         self._lambda = float(self.forgetting_factor)
 
+    _statistics = ("_P", "_lambda")
+
+    def _check_statistics(self, check):
+        check.array("_P", ("n_weights", "n_weights"), dtype=np.float64)
+        check_interval("_lambda", check.instance("_lambda", float), low=0, high=1,
+                       low_inclusive=False)
+
     def _step(self, a, y):
         z = self._P @ a
         denom = self._lambda + a @ z
@@ -321,6 +362,12 @@ class LMSReadout(OnlineReadout):
 
     def _initial_statistics(self, n, xp, kw):
         self._rate = float(self.learning_rate)
+
+    _statistics = ("_rate",)
+
+    def _check_statistics(self, check):
+        check_interval("_rate", check.instance("_rate", float), low=0, high=2,
+                       low_inclusive=False, high_inclusive=False)
 
     def _step(self, a, y):
         out = a @ self._weights

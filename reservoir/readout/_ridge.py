@@ -54,6 +54,29 @@ def check_readout_features(value):
     return features
 
 
+def check_linear_readout(check):
+    """The schema of a fitted linear readout (``coef_``, ``intercept_``, ``n_features_in_``).
+
+    ``check`` is a :class:`reservoir._schema.StateCheck` of the readout; sets
+    its sizes ``n_features_in_`` and ``n_outputs``. With ``_y_one_d``,
+    ``coef_`` is 1-D and ``intercept_`` a number; otherwise ``coef_`` is
+    (n_outputs, n_features_in_) and ``intercept_`` (n_outputs,), both of one
+    dtype.
+    """
+    check.sizes["n_features_in_"] = check.integer("n_features_in_", low=0)
+    check.integer("n_samples_seen_", low=0)
+    if check.boolean("_y_one_d"):
+        coef = check.array("coef_", ("n_features_in_",))
+        check.sizes["n_outputs"] = 1
+        intercept = check.get("intercept_")
+        if not (isinstance(intercept, float) and np.isfinite(intercept)):
+            check.array("intercept_", (), dtype=coef.dtype)    # a device scalar
+    else:
+        coef = check.array("coef_", (None, "n_features_in_"))
+        check.sizes["n_outputs"] = int(coef.shape[0])
+        check.array("intercept_", ("n_outputs",), dtype=coef.dtype)
+
+
 def n_readout_features(features, n_inputs, n_units):
     """Width F of the readout's feature vector (the constant is the intercept, not a column)."""
     return (n_inputs * ("input" in features) + n_units * ("state" in features)
@@ -385,6 +408,20 @@ class GramAccumulator:
             out.append((coef, self._intercept(coef)))
         return out
 
+    def _check_consistency(self):
+        """Raise a ValueError unless the statistics' arrays agree (float64, F and k sizes)."""
+        from .._schema import StateCheck
+
+        check = StateCheck(self)
+        check.boolean("fit_intercept")
+        check.integer("n_samples", low=0)
+        check.sizes["F"] = check.array("mean_x", (None,), dtype=np.float64).shape[0]
+        check.sizes["k"] = check.array("mean_y", (None,), dtype=np.float64).shape[0]
+        check.array("xx", ("F", "F"), dtype=np.float64)
+        check.array("xy", ("F", "k"), dtype=np.float64)
+        if "_eigh" in self.__dict__:
+            check.fail("_eigh", "absent (a cache the file never holds)", "a value")
+
     def __getstate__(self):
         # The eigendecomposition is a cache of the statistics, rebuilt on demand.
         state = dict(self.__dict__)
@@ -447,10 +484,28 @@ class RidgeReadout(RegressorMixin, BaseEstimator):
         """Add rows to the statistics and re-solve; the first call acts as ``fit``."""
         return self._accumulate(X, y, reset=not hasattr(self, "_accumulator"))
 
-    def _accumulate(self, X, y, *, reset):
+    def _validate_params(self):
         check_interval("alpha", self.alpha, low=0)
         if not isinstance(self.fit_intercept, (bool, np.bool_)):
             raise TypeError(f"fit_intercept must be a bool, got {self.fit_intercept!r}")
+
+    def _check_consistency(self):
+        """Raise a ValueError unless parameters and fitted state agree (what load checks)."""
+        from .._schema import StateCheck
+
+        self._validate_params()
+        check = StateCheck(self)
+        if not check.together("coef_", "intercept_", "n_features_in_", "n_samples_seen_",
+                              "_y_one_d"):
+            return
+        check_linear_readout(check)
+        if hasattr(self, "_accumulator"):
+            acc = check.instance("_accumulator", GramAccumulator)
+            check.array("_accumulator.xy", ("n_features_in_", "n_outputs"), dtype=np.float64,
+                        value=acc.xy)
+
+    def _accumulate(self, X, y, *, reset):
+        self._validate_params()
         X, Y, xp, dtype = validate_X_y(self, X, y, reset=reset, multi_output=True)
         one_d = Y.ndim == 1
         if one_d:

@@ -244,6 +244,48 @@ class RecurrentNetworkBase(SequenceEstimatorMixin, BaseEstimator):
             )
         resolve_dtype(self.dtype, np)
 
+    def _check_consistency(self):
+        """Raise a ValueError unless parameters and fitted state agree (what load checks).
+
+        ``params_`` must hold exactly the arrays of the network these
+        parameters describe (:meth:`NetworkSpec.parameter_shapes`), in the
+        model's dtype, and the end of the fitted data its state size.
+        """
+        from .._schema import StateCheck
+
+        self._validate_params()
+        check = StateCheck(self)
+        if not check.together("params_", "n_features_in_", "loss_curve_", "n_iter_",
+                              "best_loss_", "validation_scores_", "best_validation_score_",
+                              "_network"):
+            return
+        check.features_in()
+        targets = self._check_outputs(check)
+        spec = self._spec(self.n_features_in_, check.sizes["n_outputs"])
+        params = check.instance("params_", dict)
+        shapes = spec.parameter_shapes()
+        if list(params) != list(shapes):
+            check.fail("params_", f"the arrays {list(shapes)}", list(params))
+        dtype = np.dtype(resolve_dtype(self.dtype, np))
+        for name, shape in shapes.items():
+            check.array(f"params_[{name!r}]", shape, dtype=dtype, value=params[name])
+        check.choice("_network", (None,))     # rebuilt from params_ on loading
+        check.integer("n_iter_", low=0)
+        for name in ("loss_curve_", "validation_scores_"):
+            curve = check.get(name)
+            if not (curve is None and name == "validation_scores_") and not (
+                    isinstance(curve, list) and all(isinstance(v, float) for v in curve)):
+                check.fail(name, "a list of floats", curve)
+        for name in ("best_loss_", "best_validation_score_"):
+            if check.get(name) is not None:
+                check.instance(name, float)
+        check.sizes["state_size"] = spec.state_size
+        self._check_fit_end(check, dtype=dtype, targets=targets)
+
+    def _check_outputs(self, check):
+        """Set ``check``'s ``n_outputs``; return whether the fit kept its last targets."""
+        raise NotImplementedError
+
     def _stride(self):
         if self.window_stride is not None or self.sequence_length is None:
             return self.window_stride

@@ -77,8 +77,6 @@ class _RecurrentClassifier(SequenceClassifierMixin, ClassifierMixin, RecurrentNe
             If training diverges; the estimator is then left unfitted.
         """
         self._validate_params()
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
                              "is None")
@@ -110,6 +108,15 @@ class _RecurrentClassifier(SequenceClassifierMixin, ClassifierMixin, RecurrentNe
         self.final_state_ = (self._final_state[0, ...] if batch.layout == "single"
                              else self._final_state)
         return self
+
+    def _validate_params(self):
+        super()._validate_params()
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+
+    def _check_outputs(self, check):
+        self._check_classes(check)
+        return False
 
     # ------------------------------------------------------------------ predict
 

@@ -91,6 +91,12 @@ class _RecurrentRegressor(SequenceRegressorMixin, RegressorMixin, RecurrentNetwo
 
     # ------------------------------------------------------------------ inference
 
+    def _check_outputs(self, check):
+        check.sizes["n_outputs"] = check.integer("n_outputs_", low=1)
+        if check.boolean("_y_one_d"):
+            check.integer("n_outputs_", equal=1)
+        return True
+
     def predict(self, X, *, initial_state=None):
         """Network output for every time step of X (teacher-forced, one step ahead).
 

@@ -23,16 +23,9 @@ import numbers
 import numpy as np
 import scipy.sparse
 
-__all__ = ["StateCheck", "check_consistency"]
+__all__ = ["StateCheck", "check_nnz"]
 
 _MISSING = object()
-
-
-def check_consistency(obj):
-    """Run ``obj._check_consistency()`` where the class defines it (a no-op otherwise)."""
-    check = getattr(obj, "_check_consistency", None)
-    if callable(check):
-        check()
 
 
 def _describe(value):
@@ -127,6 +120,7 @@ class StateCheck:
                 self.fail(name, expected, f"a sparse matrix in the {a.format!r} format")
             try:
                 a.check_format(full_check=True)
+                check_nnz(a)
             except (ValueError, TypeError, IndexError) as exc:
                 self.fail(name, "a valid CSR matrix", f"an invalid one ({exc})")
             values = a.data
@@ -204,6 +198,13 @@ class StateCheck:
         """The attribute ``name``, a cache rebuilt on use: an empty dict in a model file."""
         if self.instance(name, dict):
             self.fail(name, "empty (a cache that model files never hold)", "entries")
+
+
+def check_nnz(M):
+    """The row pointers of compressed ``M`` end at its number of stored values, exactly."""
+    if not int(M.indptr[-1]) == M.indices.size == M.data.shape[0]:
+        raise ValueError(f"indptr ends at {int(M.indptr[-1])}, but there are {M.indices.size} "
+                         f"indices and {M.data.shape[0]} values")
 
 
 def _dtype_matches(dt, expected):

@@ -99,7 +99,10 @@ class _LayeredStates:
                                  f"values, got {len(value)} values: {value!r}")
         if not isinstance(self.input_to_all_layers, (bool, np.bool_)):
             raise TypeError(f"input_to_all_layers must be a bool, got {self.input_to_all_layers!r}")
-        for i in range(self.n_layers):
+        # Layers differ only where a parameter is a list (of n_layers values);
+        # otherwise the first stands for all.
+        distinct = any(isinstance(getattr(self, name), (list, tuple)) for name in LAYER_PARAMS)
+        for i in range(self.n_layers if distinct else 1):
             layer = self._layer(i)
             try:
                 ReservoirEstimatorBase._validate_reservoir_params(layer)

@@ -262,6 +262,10 @@ class NVARRegressor(SequenceRegressorMixin, RegressorMixin, BaseEstimator):
                 check.fail(f"reservoir_.{name}", f"that of the delay line of n_delays="
                            f"{self.n_delays}, stride={self.stride}", "other values")
         check.sizes["state_size"] = res.n_units
+        # Each degree adds at least one monomial: a degree beyond the width
+        # is refused before its monomials are counted.
+        width = check.integer("n_features_out_", low=1)
+        check.integer("degree", high=width)
         features = check.integer("n_features_out_",
                                  equal=n_nvar_features(d, self.n_delays, self.degree))
         readout = check.instance("readout_", RidgeReadout)

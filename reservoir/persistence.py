@@ -74,6 +74,8 @@ import zipfile
 import numpy as np
 import scipy.sparse
 
+from ._schema import check_nnz
+
 __all__ = ["FORMAT_VERSION", "load", "save"]
 
 FORMAT_NAME = "reservoir-model"
@@ -531,6 +533,7 @@ class _Decoder:
             # Out-of-range indices would make SciPy's compiled products read
             # out of bounds: check them all.
             M.check_format(full_check=True)
+            check_nnz(M)
         elif parts[1].size and (parts[1].min() < 0 or parts[1].max() >= shape[0]
                                 or parts[2].min() < 0 or parts[2].max() >= shape[1]):
             raise ValueError("indices out of range")
@@ -873,9 +876,18 @@ def load(path, *, device=None):
     The file's checksum is verified before anything in it is interpreted;
     the only classes instantiated are this package's and scikit-learn's
     estimators (and this package's reservoirs and readouts), looked up by
-    module and name; arrays are read with ``allow_pickle=False``. This makes
-    ``load`` the safe choice for a model file from someone else, where
-    ``pickle.load`` and ``joblib.load`` would run any code the file names.
+    module and name; arrays are read with ``allow_pickle=False``. The
+    checksum tells accidents, not authors, apart, so nothing in the file is
+    trusted either: every size it claims is bounded by the file's size
+    before anything is allocated, and every object's state is checked
+    against its class's schema (``_check_consistency``, see
+    :mod:`reservoir._schema`: shapes in the model's own sizes, dtypes, CSR
+    structure, parameters with ``fit``'s checks, attributes against each
+    other) before it is set up. This makes ``load`` the safe choice for a
+    model file from someone else, where ``pickle.load`` and ``joblib.load``
+    would run any code the file names: loading runs no code from the file,
+    allocates no more than the file's size allows, and gives no model that
+    could crash the process.
 
     Parameters
     ----------
@@ -897,8 +909,9 @@ def load(path, *, device=None):
     ValueError
         If the file is empty, is not a model file (a pickle or another
         format), is damaged (truncated, bit flips: the checksum does not
-        match) or was written by a newer format version than this package
-        reads.
+        match), was written by a newer format version than this package
+        reads, or describes a model that is not consistent (the message
+        names the attribute, what was expected and what was found).
 
     Examples
     --------

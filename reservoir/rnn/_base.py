@@ -261,8 +261,11 @@ class RecurrentNetworkBase(SequenceEstimatorMixin, BaseEstimator):
             return
         check.features_in()
         targets = self._check_outputs(check)
-        spec = self._spec(self.n_features_in_, check.sizes["n_outputs"])
         params = check.instance("params_", dict)
+        # Each layer has arrays of its own: more layers than arrays is refused
+        # before the network's shapes are listed.
+        check.integer("n_layers", high=len(params))
+        spec = self._spec(self.n_features_in_, check.sizes["n_outputs"])
         shapes = spec.parameter_shapes()
         if list(params) != list(shapes):
             check.fail("params_", f"the arrays {list(shapes)}", list(params))

@@ -399,29 +399,59 @@ def _check_array(name, a, shape):
     return a.shape
 
 
-def _check_indices(name, a, high):
-    """Every entry of integer array ``a`` in [0, high]."""
-    if a.dtype.kind not in "iu":
-        raise ValueError(f"compiled loop: {name} must hold integers, got dtype {a.dtype}")
-    if a.size and (int(a.max()) > high or (a.dtype.kind == "i" and int(a.min()) < 0)):
-        raise ValueError(f"compiled loop: {name} holds an index outside [0, {high}] "
-                         f"(from {int(a.min())} to {int(a.max())})")
+@_jit
+def _sliced_in_bounds(rows, offsets, columns, n):
+    """Whether offsets rise from 0 to len(columns) in multiples of 8 and rows, columns <= n."""
+    if offsets[0] != 0 or offsets[offsets.shape[0] - 1] != columns.shape[0]:
+        return False
+    for s in range(offsets.shape[0] - 1):
+        width = offsets[s + 1] - offsets[s]
+        if width < 0 or width % 8:
+            return False
+    for i in range(rows.shape[0]):
+        if rows[i] < 0 or rows[i] > n:
+            return False
+    for p in range(columns.shape[0]):
+        if columns[p] < 0 or columns[p] > n:
+            return False
+    return True
+
+
+@_jit
+def _csr_in_bounds(indptr, indices, n):
+    """Whether indptr rises from 0 to len(indices) and every index lies in [0, n)."""
+    if indptr[0] != 0 or indptr[indptr.shape[0] - 1] != indices.shape[0]:
+        return False
+    for i in range(indptr.shape[0] - 1):
+        if indptr[i + 1] < indptr[i]:
+            return False
+    for p in range(indices.shape[0]):
+        if indices[p] < 0 or indices[p] >= n:
+            return False
+    return True
+
+
+def _check_integers(**arrays):
+    for name, a in arrays.items():
+        if a.dtype.kind not in "iu":
+            raise ValueError(f"compiled loop: {name} must hold integers, got dtype {a.dtype}")
 
 
 def _check_sliced(rows, offsets, columns, values, n):
-    """W of n units in the sliced layout of reservoir._backend.sliced_ell, consistent."""
+    """W of n units in the sliced layout of reservoir._backend.sliced_ell, in bounds.
+
+    Row n is the spare element of padding rows, column n the padding column.
+    """
     n_slices = _check_array("offsets", offsets, (None,))[0] - 1
     if n_slices < 0:
         raise ValueError("compiled loop: offsets must hold at least one entry")
     _check_array("rows", rows, (8 * n_slices,))
     size = _check_array("columns", columns, (None,))[0]
     _check_array("values", values, (size,))
-    _check_indices("offsets", offsets, size)
-    widths = np.diff(offsets)
-    if int(offsets[0]) != 0 or int(offsets[-1]) != size or np.any(widths < 0) or np.any(widths % 8):
-        raise ValueError(f"compiled loop: offsets must rise from 0 to {size} in multiples of 8")
-    _check_indices("rows", rows, n)          # n: the spare element of padding rows
-    _check_indices("columns", columns, n)    # n: the padding column, held at 0
+    _check_integers(rows=rows, offsets=offsets, columns=columns)
+    if not _sliced_in_bounds(rows, offsets, columns, n):
+        raise ValueError(f"compiled loop: the sliced W must have offsets rising from 0 to {size} "
+                         f"in multiples of 8 and rows and columns in [0, {n}]")
 
 
 def _check_csr(indptr, indices, data, n):
@@ -429,10 +459,10 @@ def _check_csr(indptr, indices, data, n):
     _check_array("indptr", indptr, (n + 1,))
     nnz = _check_array("indices", indices, (None,))[0]
     _check_array("data", data, (nnz,))
-    _check_indices("indptr", indptr, nnz)
-    if int(indptr[0]) != 0 or int(indptr[-1]) != nnz or np.any(np.diff(indptr) < 0):
-        raise ValueError(f"compiled loop: indptr must rise from 0 to {nnz}")
-    _check_indices("indices", indices, n - 1)
+    _check_integers(indptr=indptr, indices=indices)
+    if not _csr_in_bounds(indptr, indices, n):
+        raise ValueError(f"compiled loop: the CSR W must have indptr rising from 0 to {nnz} and "
+                         f"indices in [0, {n})")
 
 
 def _check_loop_arrays(B, N, k, n_steps, *, y, M, bias, out, coefs, coef_shape):

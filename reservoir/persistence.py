@@ -527,13 +527,13 @@ class _Decoder:
         if stored_fmt == "coo":
             M = cls((parts[0], (parts[1], parts[2])), shape=shape)
         else:
+            check_nnz(parts[2], parts[1], parts[0])
             kw = {"blocksize": tuple(node["blocksize"])} if stored_fmt == "bsr" else {}
             M = cls(tuple(parts), shape=shape, **kw)
         if stored_fmt != "coo":
             # Out-of-range indices would make SciPy's compiled products read
             # out of bounds: check them all.
             M.check_format(full_check=True)
-            check_nnz(M)
         elif parts[1].size and (parts[1].min() < 0 or parts[1].max() >= shape[0]
                                 or parts[2].min() < 0 or parts[2].max() >= shape[1]):
             raise ValueError("indices out of range")

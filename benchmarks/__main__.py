@@ -26,7 +26,7 @@ from .tasks import ALL_TASKS, TASK_MODELS, Backend, n_seeds, run_task, unavailab
 
 
 # ``python -m benchmarks NAME ...`` runs the suite of module ``benchmarks.NAME``.
-SUITES = ("speed", "zoo", "gpu")
+SUITES = ("speed", "zoo", "gpu", "sunspots")
 
 
 def _csv(choices):

@@ -105,19 +105,10 @@ def window_scores(truth, forecast, *, metric, threshold):
     return valid + np.where(reached, horizon * np.clip(margin, 0.0, 1.0), 0.0)
 
 
-class _Standardiser:
-    """Per-feature mean and standard deviation of the training series (a constant feature: 1)."""
-
-    def __init__(self, series):
-        self.mean_ = series.mean(axis=0)
-        scale = series.std(axis=0)
-        self.scale_ = np.where(scale > 0, scale, 1.0)
-
-    def forward(self, a):
-        return (a - self.mean_) / self.scale_
-
-    def inverse(self, a):
-        return a * self.scale_ + self.mean_
+def _standardisation(series):
+    """Per-feature mean and standard deviation of a series (a constant feature: scale 1)."""
+    scale = series.std(axis=0)
+    return series.mean(axis=0), np.where(scale > 0, scale, 1.0)
 
 
 class _Candidate:
@@ -186,7 +177,7 @@ class AutoESNForecaster(RegressorMixin, BaseEstimator):
         Number of candidates drawn.
     time_budget : float or None, default=45.0
         Seconds the search may take. A candidate is not started when the
-        time it is expected to take (the mean so far of its rung) would
+        time it is expected to take (the median of its rung's latest five) would
         overrun the budget; rung r stops at 1 - 2^-(r + 1) of it (half for
         the first rung), so that the longer horizons keep their share. The
         best of what was scored is kept. None: no limit, and the result
@@ -262,8 +253,8 @@ class AutoESNForecaster(RegressorMixin, BaseEstimator):
     """
 
     def __init__(self, n_units=500, *, n_iter=40, time_budget=45.0, horizon=None, initial_horizon=100,
-                 context=None, n_windows=16, threshold=0.3, include_nvar=True, n_jobs=None,
-                 random_state=None, verbose=0):
+                 context=None, n_windows=16, validation="folds", threshold=0.3, include_nvar=True,
+                 n_jobs=None, random_state=None, verbose=0):
         self.n_units = n_units
         self.n_iter = n_iter
         self.time_budget = time_budget
@@ -271,6 +262,7 @@ class AutoESNForecaster(RegressorMixin, BaseEstimator):
         self.initial_horizon = initial_horizon
         self.context = context
         self.n_windows = n_windows
+        self.validation = validation
         self.threshold = threshold
         self.include_nvar = include_nvar
         self.n_jobs = n_jobs
@@ -290,6 +282,8 @@ class AutoESNForecaster(RegressorMixin, BaseEstimator):
         check_interval("threshold", self.threshold, low=0, low_inclusive=False)
         check_interval("n_jobs", self.n_jobs, integer=True, allow_none=True)
         check_interval("verbose", self.verbose, low=0, integer=True)
+        if self.validation not in ("folds", "recycle"):
+            raise ValueError(f"validation must be 'folds' or 'recycle', got {self.validation!r}")
         if not isinstance(self.include_nvar, (bool, np.bool_)):
             raise TypeError(f"include_nvar must be a bool, got {self.include_nvar!r}")
 
@@ -407,15 +401,15 @@ class AutoESNForecaster(RegressorMixin, BaseEstimator):
         self._autonomous = autonomous
         if autonomous:
             self.n_outputs_ = series.shape[1]
-            self._scaler = _Standardiser(series)
-            self._search_closed_loop(self._scaler.forward(series), rng, start)
+            self.mean_, self.scale_ = _standardisation(series)
+            self._target_mean, self._target_scale = self.mean_, self.scale_
+            self._search_closed_loop((series - self.mean_) / self.scale_, rng, start)
         else:
             self.n_outputs_ = target.shape[1]
-            self._scaler = _Standardiser(series)
-            self._target_scaler = _Standardiser(target)
-            self._search_one_step(self._scaler.forward(series),
-                                  self._target_scaler.forward(target), rng, start)
-        self.mean_, self.scale_ = self._scaler.mean_, self._scaler.scale_
+            self.mean_, self.scale_ = _standardisation(series)
+            self._target_mean, self._target_scale = _standardisation(target)
+            self._search_one_step((series - self.mean_) / self.scale_,
+                                  (target - self._target_mean) / self._target_scale, rng, start)
         self.search_time_ = time.perf_counter() - start
         return self
 
@@ -425,36 +419,56 @@ class AutoESNForecaster(RegressorMixin, BaseEstimator):
             return False
         return time.perf_counter() - start + expected > share * self.time_budget
 
+    def _folds(self, n, context, longest):
+        """[(first, stop, starts)]: each model's training rows and its windows' starts.
+
+        ``"folds"``: two blocked folds, each half of the series trained on
+        and the other half's windows forecast (Racca & Magri's chaotic
+        k-fold with k = 2), so every window is out of sample; ``"recycle"``:
+        one model on the whole series, its windows across the same rows.
+        """
+        def spread(first, stop, count):
+            last = stop - context - longest
+            return np.unique(np.linspace(first, last, count).round().astype(int))
+
+        if self.validation == "recycle":
+            return [(0, n, spread(context, n, self.n_windows))]
+        half = n // 2
+        per_fold = max(1, self.n_windows // 2)
+        return [(0, half, spread(half, n, per_fold)), (half, n, spread(0, half, per_fold))]
+
     def _search_closed_loop(self, series, rng, start):
         n = series.shape[0]
         context = self._context_length(n)
         fixed = self.horizon is not None
         metric = "nrmse" if fixed else "vpt"
-        # Room for the washout, one training step and one context before a window.
-        room = n - 2 * context - 1
+        # Each model trains on a block (the whole series, or half of it with
+        # folds) whose first ``context`` steps are its washout; each window is
+        # a context and a horizon inside a block.
+        block = n if self.validation == "recycle" else n // 2
+        room = block - 2 * context - 1 if self.validation == "recycle" else block - context
         first = int(self.horizon) if fixed else int(self.initial_horizon)
         if room < first:
+            need = (2 * context + first + 1) if self.validation == "recycle" else 2 * (context + first)
             raise ValueError(
                 f"the series has {n} steps, too few for its validation: a forecast window needs "
                 f"{first} steps ({'horizon' if fixed else 'initial_horizon'}) after a context of "
-                f"{context} steps, and the washout takes another {context}; at least "
-                f"{2 * context + first + 1} steps are needed (or lower context / "
+                f"{context} steps, inside "
+                f"{'the series after a washout of as many' if self.validation == 'recycle' else 'each half of the series'}"
+                f"; at least {need} steps are needed (or lower context / "
                 f"{'horizon' if fixed else 'initial_horizon'})")
         horizons = [first]
         while not fixed and horizons[-1] * 3 <= room // 2:
             horizons.append(horizons[-1] * 3)
         # The same windows at every rung, placed for the longest horizon so
         # that every rung forecasts from the same contexts.
-        last = n - context - horizons[-1]
-        starts = np.unique(np.linspace(context, last, self.n_windows).round().astype(int))
+        folds = self._folds(n, context, horizons[-1])
         candidates = self._draw_candidates(rng, series.shape[1], context)
         self.horizons_, self.n_candidates_ = [], []
         alive = candidates
         for rung, horizon in enumerate(horizons):
-            contexts = np.stack([series[s:s + context] for s in starts])
-            truth = np.stack([series[s + context:s + context + horizon] for s in starts])
-            scored = self._score_rung(alive, rung, len(horizons), horizon, series, context,
-                                      contexts, truth, metric, start)
+            scored = self._score_rung(alive, rung, len(horizons), horizon, series, context, folds,
+                                      metric, start)
             if not scored:
                 break
             self.horizons_.append(horizon)
@@ -470,10 +484,9 @@ class AutoESNForecaster(RegressorMixin, BaseEstimator):
             alive = scored[:keep]
             if len(alive) == 1:
                 break
-        self._finish(candidates, series)
+        self._finish(candidates, series, context)
 
-    def _score_rung(self, alive, rung, n_rungs, horizon, series, context, contexts, truth, metric,
-                    start):
+    def _score_rung(self, alive, rung, n_rungs, horizon, series, context, folds, metric, start):
         """Score ``alive`` at ``horizon``; the candidates scored (the budget may stop it early)."""
         scored, spent = [], []
         pending = list(alive)
@@ -486,19 +499,20 @@ class AutoESNForecaster(RegressorMixin, BaseEstimator):
         # the first), so that a budget that cuts the first rung short still
         # leaves the longer horizons their turn.
         share = 1.0 - 0.5 ** (rung + 1) if rung + 1 < n_rungs else 1.0
+        args = (series, context, folds, horizon, metric)
         while pending:
-            expected = float(np.mean(spent)) if spent else 0.0
+            # The median of the latest few: the first candidate of a process
+            # also pays for compiling the loops, which must not stop the rest.
+            expected = float(np.median(spent[-5:])) if spent else 0.0
             if self._out_of_time(start, expected, share):
                 break
             batch, pending = pending[:n_jobs], pending[n_jobs:]
             t0 = time.perf_counter()
             if n_jobs == 1:
-                results = [_score_candidate(self, c, series, context, contexts, truth, metric)
-                           for c in batch]
+                results = [_score_candidate(self, c, *args) for c in batch]
             else:
-                results = Parallel(n_jobs=n_jobs)(
-                    delayed(_score_candidate)(self, c, series, context, contexts, truth, metric)
-                    for c in batch)
+                results = Parallel(n_jobs=n_jobs)(delayed(_score_candidate)(self, c, *args)
+                                                  for c in batch)
             spent.append(time.perf_counter() - t0)
             for c, (model, fit_time, score_time, mean, std, alpha) in zip(batch, results, strict=True):
                 c.model = model
@@ -511,24 +525,28 @@ class AutoESNForecaster(RegressorMixin, BaseEstimator):
                           f"(alpha {alpha:.1e}) {c.params}")
         return scored
 
-    def _finish(self, candidates, series):
-        """best_* and cv_results_ from the candidates' last scores."""
+    def _finish(self, candidates, series, context):
+        """best_* and cv_results_ from the candidates' last scores; the best refitted if need be."""
         reached = [c for c in candidates if c.scores]
         if not reached:
             raise ValueError("the time budget ran out before one candidate was scored; raise "
                              "time_budget")
         best = max(reached, key=lambda c: (c.scores[-1][0], c.scores[-1][2]))
         alpha = best.scores[-1][4]
-        model = best.model
-        if model is None:
+        if best.model is None:
             raise ValueError("no candidate could be fitted on this series (every fit failed); "
                              "check that the series varies and holds no extreme outliers")
-        self.best_estimator_ = _at_alpha(model, alpha)
+        if self.validation == "recycle":
+            self.best_estimator_ = _at_alpha(best.model[0], alpha)
+        else:
+            # The folds' models saw half the series each: the chosen
+            # configuration is fitted again on all of it.
+            self.best_estimator_ = self._new_model(best.params, context, alpha).fit(series[:-1],
+                                                                                    series[1:])
         self.best_params_ = {**best.params, "alpha": alpha}
         self.best_score_ = float(best.scores[-1][2])
         self.best_index_ = best.index
         self.cv_results_ = _results_table(candidates)
-        self._final_target = series[-1]
 
     def _search_one_step(self, X, Y, rng, start):
         n = X.shape[0]
@@ -541,7 +559,7 @@ class AutoESNForecaster(RegressorMixin, BaseEstimator):
 
         spent = []
         for c in candidates:
-            expected = float(np.mean(spent)) if spent else 0.0
+            expected = float(np.median(spent[-5:])) if spent else 0.0
             if self._out_of_time(start, expected):
                 break
             t0 = time.perf_counter()
@@ -608,9 +626,9 @@ class AutoESNForecaster(RegressorMixin, BaseEstimator):
         if context is None:
             out = self.best_estimator_.forecast(n_steps)
         else:
-            ctx = self._scaler.forward(self._series(context, "context", reset=False))
+            ctx = (self._series(context, "context", reset=False) - self.mean_) / self.scale_
             out = self.best_estimator_.forecast(n_steps, context=ctx)
-        out = self._scaler.inverse(np.asarray(out).reshape(-1, self.n_features_in_))
+        out = np.asarray(out).reshape(-1, self.n_features_in_) * self.scale_ + self.mean_
         return out[:, 0] if self._one_d_output() else out
 
     def _one_d_output(self):
@@ -635,10 +653,9 @@ class AutoESNForecaster(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         arr = self._series(X, "X", reset=False, univariate_ok=self._univariate_ok())
-        pred = self.best_estimator_.predict(self._scaler.forward(arr), initial_state=initial_state)
-        pred = np.asarray(pred).reshape(arr.shape[0], -1)
-        scaler = self._scaler if self._autonomous else self._target_scaler
-        pred = scaler.inverse(pred)
+        pred = self.best_estimator_.predict((arr - self.mean_) / self.scale_,
+                                            initial_state=initial_state)
+        pred = np.asarray(pred).reshape(arr.shape[0], -1) * self._target_scale + self._target_mean
         return pred[:, 0] if self._y_one_d else pred
 
     def score(self, X, y, sample_weight=None):
@@ -651,10 +668,45 @@ class AutoESNForecaster(RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         arr = self._series(X, "X", reset=False, univariate_ok=self._univariate_ok())
         target = np.asarray(y, dtype=np.float64).reshape(arr.shape[0], -1)
-        scaler = self._scaler if self._autonomous else self._target_scaler
         # R² is unchanged by each output's affine standardisation.
-        return self.best_estimator_.score(self._scaler.forward(arr), scaler.forward(target),
+        return self.best_estimator_.score((arr - self.mean_) / self.scale_,
+                                          (target - self._target_mean) / self._target_scale,
                                           sample_weight=sample_weight)
+
+    def _check_consistency(self):
+        """Raise a ValueError unless parameters and fitted state agree (what load checks).
+
+        The chosen model is checked by its own class; here, that it reads and
+        writes as many features as the standardisation describes.
+        """
+        from ._schema import StateCheck
+
+        self._validate_params()
+        check = StateCheck(self)
+        if not check.together("best_estimator_", "best_params_", "best_score_", "best_index_",
+                              "cv_results_", "mean_", "scale_", "n_features_in_", "n_outputs_",
+                              "horizons_", "n_candidates_", "search_time_", "_autonomous",
+                              "_y_one_d", "_target_mean", "_target_scale"):
+            return
+        check.features_in()
+        check.sizes["n_outputs_"] = check.integer("n_outputs_", low=1)
+        if check.boolean("_autonomous"):
+            check.integer("n_outputs_", equal=check.sizes["n_features_in_"])
+        check.boolean("_y_one_d")
+        for name, size in (("mean_", "n_features_in_"), ("scale_", "n_features_in_"),
+                           ("_target_mean", "n_outputs_"), ("_target_scale", "n_outputs_")):
+            a = check.array(name, (size,))
+            if name.endswith("scale") or name == "scale_":
+                if not np.all(a > 0):
+                    check.fail(name, "positive standard deviations", "a value <= 0")
+        best = check.instance("best_estimator_", (ESNRegressor, NVARRegressor))
+        check.integer("best_estimator_.n_features_in_", equal=check.sizes["n_features_in_"],
+                      value=getattr(best, "n_features_in_", None))
+        check.integer("best_estimator_.n_outputs_", equal=check.sizes["n_outputs_"],
+                      value=getattr(best, "n_outputs_", None))
+        check.instance("best_params_", dict)
+        check.instance("cv_results_", dict)
+        check.integer("best_index_", low=0, high=len(check.get("cv_results_").get("params", [])) - 1)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -674,55 +726,65 @@ def _alpha_path(model, X, Y):
 
 
 def _at_alpha(model, alpha):
-    """The fitted model of a candidate at penalty ``alpha``."""
+    """A fold's fitted model of a candidate at penalty ``alpha``."""
     if isinstance(model, list):      # NVAR: its kept (alpha, model) pair
         return model[0][1]
     return model.ridge_path([alpha])[0]
 
 
-def _score_candidate(auto, candidate, series, context, contexts, truth, metric):
-    """Fit (once) and score one candidate at one horizon.
+def _score_candidate(auto, candidate, series, context, folds, horizon, metric):
+    """Fit (once per fold) and score one candidate at one horizon.
 
-    An echo state network keeps its fitted model, whose ridge path gives
-    every penalty; an NVAR candidate is fitted per penalty at its first rung
-    and keeps only its best (alpha, model) pair after it. Returns (model,
-    fit seconds, score seconds, mean score, std over windows, best alpha).
+    An echo state network keeps one fitted model per fold, whose ridge path
+    gives every penalty; an NVAR candidate is fitted per penalty at its
+    first rung and keeps only its best penalty's models after it. Returns
+    (models, fit seconds, score seconds, mean score, std over windows, best
+    alpha).
     """
-    horizon = truth.shape[1]
     nvar = candidate.params["model"] == "nvar"
     t0 = time.perf_counter()
-    model = candidate.model
+    models = candidate.model
+    alphas = ALPHAS if models is None or not nvar else [a for a, _ in models[0]]
     with warnings.catch_warnings():
         # Divergence is a score here, not news: a diverged window scores worst.
         warnings.simplefilter("ignore", ForecastDivergenceWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
         try:
-            if model is None and nvar:
-                model = [(a, auto._new_model(candidate.params, context, a).fit(series[:-1], series[1:]))
-                         for a in ALPHAS]
-            elif model is None:
-                model = auto._new_model(candidate.params, context).fit(series[:-1], series[1:])
+            if models is None:
+                models = []
+                for first, stop, _ in folds:
+                    block = series[first:stop]
+                    if nvar:
+                        models.append([(a, auto._new_model(candidate.params, context, a)
+                                        .fit(block[:-1], block[1:])) for a in alphas])
+                    else:
+                        models.append(auto._new_model(candidate.params, context)
+                                      .fit(block[:-1], block[1:]))
             fit_time = time.perf_counter() - t0
             t1 = time.perf_counter()
-            if nvar:
-                alphas = [a for a, _ in model]
-                forecasts = [m.forecast(horizon, context=contexts) for _, m in model]
-            else:
-                alphas = ALPHAS
-                forecasts = model.forecast_ridge_path(ALPHAS, horizon, context=contexts)
-            per_alpha = [window_scores(truth, f, metric=metric, threshold=auto.threshold)
-                         for f in forecasts]
+            per_alpha = [[] for _ in alphas]
+            for model, (_, _, starts) in zip(models, folds, strict=True):
+                contexts = np.stack([series[s:s + context] for s in starts])
+                truth = np.stack([series[s + context:s + context + horizon] for s in starts])
+                if nvar:
+                    forecasts = [m.forecast(horizon, context=contexts) for _, m in model]
+                else:
+                    forecasts = model.forecast_ridge_path(alphas, horizon, context=contexts)
+                for i, f in enumerate(forecasts):
+                    per_alpha[i].append(window_scores(truth, f, metric=metric,
+                                                      threshold=auto.threshold))
+            per_alpha = [np.concatenate(s) for s in per_alpha]
         except (ValueError, np.linalg.LinAlgError):
             # A configuration the data cannot support (a singular fit): last place.
             fit_time = time.perf_counter() - t0
             t1 = time.perf_counter()
-            model, alphas = None, [ALPHAS[0]]
-            per_alpha = [np.full(truth.shape[0], -np.inf)]
+            models, alphas = None, [ALPHAS[0]]
+            per_alpha = [np.full(1, -np.inf)]
     means = [float(np.mean(s)) for s in per_alpha]
     i = int(np.argmax(means))
-    if nvar and model is not None:
-        model = [model[i]]
-    return (model, fit_time, time.perf_counter() - t1, means[i], float(np.std(per_alpha[i])),
+    if nvar and models is not None:
+        models = [[model[i]] for model in models]
+    return (models, fit_time, time.perf_counter() - t1, means[i], float(np.std(per_alpha[i])),
             alphas[i])
 
 

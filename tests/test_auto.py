@@ -170,7 +170,7 @@ def test_saved_and_loaded_forecasts_the_same(fitted, tmp_path):
 # ---------------------------------------------------------------------------- errors
 
 @pytest.mark.parametrize("n, kwargs, match", [
-    (100, {}, r"100 steps, too few .* at least 121 steps"),
+    (100, {}, r"100 steps, too few .* at least 220 steps"),
     (100, dict(horizon=80), r"100 steps, too few .*horizon"),
 ])
 def test_series_too_short_for_its_validation(n, kwargs, match):

@@ -399,9 +399,7 @@ def run_forgeries(jobs, timeout=30):
 
 # Public estimators without a schema of their own (``_check_consistency``),
 # with the reason; load still checks the models nested in them.
-NO_SCHEMA_YET = {
-    "AutoESNForecaster": "new: its standardiser and search results have no schema method yet",
-}
+NO_SCHEMA_YET = {}
 
 
 def test_every_public_estimator_checks_its_state():

@@ -2,10 +2,11 @@
 
 :class:`AutoESNForecaster` is what a user reaches for who has one series and
 no time to tune: ``fit(series)`` standardises it, draws echo state networks
-(and NVAR models) from ranges stated in standard units, fits each once on
-the whole series, and scores it by closed-loop forecasts from windows spread
-across that same series (recycle validation, Racca & Magri 2021), every
-ridge penalty at once (:meth:`reservoir.ESNRegressor.forecast_ridge_path`).
+(and NVAR models) from ranges stated in standard units, fits each on one
+half of the series and scores it by closed-loop forecasts from windows of
+the other half (a blocked two-fold cross-validation after Racca & Magri
+2021), every ridge penalty at once
+(:meth:`reservoir.ESNRegressor.forecast_ridge_path`).
 Successive halving lengthens the forecast horizon for the better third at
 each rung, so that the many short forecasts sort out the poor candidates and
 the long ones separate the good.
@@ -141,15 +142,18 @@ class AutoESNForecaster(RegressorMixin, BaseEstimator):
        [0.02, 2], bias scaling uniform over [0, 2] (``SEARCH_SPACE``), and,
        with ``include_nvar``, one in five an :class:`NVARRegressor` (1 to 4
        delays, strides 1 to 16, quadratic monomials, fitted on increments).
-    3. Each candidate is fitted once, one step ahead, on the whole series
-       (the first ``context`` steps as washout), then run closed loop from
-       ``n_windows`` windows spread evenly across the series: ``context``
-       steps teacher forced, then ``horizon`` steps forecast (recycle
-       validation: Racca & Magri 2021 found it to choose better than a
-       single held-out split). The readout is re-solved for 13 ridge
-       penalties, 1e-10 to 1e2, and every penalty forecasts in the same
-       batch (:meth:`ESNRegressor.forecast_ridge_path`); a candidate's score
-       is its best penalty's mean window score (:func:`window_scores`).
+    3. Each candidate is fitted one step ahead on each half of the series
+       (the first ``context`` steps of a half as washout) and run closed
+       loop from windows spread evenly across the *other* half: ``context``
+       steps teacher forced, then ``horizon`` steps forecast. Every window
+       is out of sample (two blocked folds, the chaotic k-fold of Racca &
+       Magri 2021 with k = 2); ``validation="recycle"`` instead fits once on
+       the whole series and forecasts windows of the same rows, which is
+       cheaper and, on noisy series, picks penalties too small. The readout
+       is re-solved for 13 ridge penalties, 1e-10 to 1e2, and every penalty
+       forecasts in the same batch (:meth:`ESNRegressor.forecast_ridge_path`);
+       a candidate's score is its best penalty's mean window score
+       (:func:`window_scores`).
     4. Without a fixed ``horizon``, the score is the valid time (the steps
        before the forecast's error, in standard deviations, first exceeds
        ``threshold``), and the search is a successive halving on the
@@ -159,8 +163,8 @@ class AutoESNForecaster(RegressorMixin, BaseEstimator):
        forecast over a known horizon) the score is minus the error's root
        mean square over that horizon, and every candidate is scored once.
 
-    The best candidate, at its best penalty, is ``best_estimator_``, fitted
-    on the whole series in standard units; ``predict``, ``forecast`` and
+    The best candidate, at its best penalty, is refitted on the whole series
+    (in standard units) as ``best_estimator_``; ``predict``, ``forecast`` and
     ``score`` take and return the series' own units.
 
     Given a target ``y`` that is not the series one step ahead (inputs X
@@ -192,7 +196,11 @@ class AutoESNForecaster(RegressorMixin, BaseEstimator):
         Teacher-forced steps before each validation forecast, and the
         candidates' washout. None: min(200, n_timesteps // 20), at least 10.
     n_windows : int, default=16
-        Validation windows, spread evenly across the series.
+        Validation windows, spread evenly across the series (half of them in
+        each half with ``validation="folds"``).
+    validation : {"folds", "recycle"}, default="folds"
+        Out-of-sample windows of two blocked folds, or windows of the rows
+        the model was fitted on (see above).
     threshold : float, default=0.3
         The valid time's error threshold ε, in standard deviations (Platt et
         al. 2022).
@@ -527,12 +535,7 @@ class AutoESNForecaster(RegressorMixin, BaseEstimator):
 
     def _finish(self, candidates, series, context):
         """best_* and cv_results_ from the candidates' last scores; the best refitted if need be."""
-        reached = [c for c in candidates if c.scores]
-        if not reached:
-            raise ValueError("the time budget ran out before one candidate was scored; raise "
-                             "time_budget")
-        best = max(reached, key=lambda c: (c.scores[-1][0], c.scores[-1][2]))
-        alpha = best.scores[-1][4]
+        best, alpha = self._best(candidates)
         if best.model is None:
             raise ValueError("no candidate could be fitted on this series (every fit failed); "
                              "check that the series varies and holds no extreme outliers")
@@ -543,10 +546,20 @@ class AutoESNForecaster(RegressorMixin, BaseEstimator):
             # configuration is fitted again on all of it.
             self.best_estimator_ = self._new_model(best.params, context, alpha).fit(series[:-1],
                                                                                     series[1:])
+
+    def _best(self, candidates):
+        """The best candidate of the latest rung and its penalty; sets best_* and cv_results_."""
+        reached = [c for c in candidates if c.scores]
+        if not reached:
+            raise ValueError("the time budget ran out before one candidate was scored; raise "
+                             "time_budget")
+        best = max(reached, key=lambda c: (c.scores[-1][0], c.scores[-1][2]))
+        alpha = best.scores[-1][4]
         self.best_params_ = {**best.params, "alpha": alpha}
         self.best_score_ = float(best.scores[-1][2])
         self.best_index_ = best.index
         self.cv_results_ = _results_table(candidates)
+        return best, alpha
 
     def _search_one_step(self, X, Y, rng, start):
         n = X.shape[0]
@@ -581,18 +594,9 @@ class AutoESNForecaster(RegressorMixin, BaseEstimator):
             spent.append(elapsed)
             c.fit_time = elapsed
             c.scores.append((0, n - split, float(scores[i]), 0.0, ALPHAS[i]))
-        reached = [c for c in candidates if c.scores]
-        if not reached:
-            raise ValueError("the time budget ran out before one candidate was scored; raise "
-                             "time_budget")
-        best = max(reached, key=lambda c: c.scores[-1][2])
-        alpha = best.scores[-1][4]
+        best, alpha = self._best(candidates)
         self.best_estimator_ = self._new_model(best.params, context, alpha).fit(X, Y)
-        self.best_params_ = {**best.params, "alpha": alpha}
-        self.best_score_ = float(best.scores[-1][2])
-        self.best_index_ = best.index
-        self.cv_results_ = _results_table(candidates)
-        self.horizons_, self.n_candidates_ = [n - split], [len(reached)]
+        self.horizons_, self.n_candidates_ = [n - split], [int(sum(bool(c.scores) for c in candidates))]
 
     # ------------------------------------------------------------------ use
 

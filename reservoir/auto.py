@@ -699,7 +699,8 @@ class AutoESNForecaster(RegressorMixin, BaseEstimator):
         check.boolean("_y_one_d")
         for name, size in (("mean_", "n_features_in_"), ("scale_", "n_features_in_"),
                            ("_target_mean", "n_outputs_"), ("_target_scale", "n_outputs_")):
-            a = check.array(name, (size,))
+            # fit keeps them in float64, and forecasts are rescaled by them.
+            a = check.array(name, (size,), dtype=np.dtype("float64"))
             if name.endswith("scale") or name == "scale_":
                 if not np.all(a > 0):
                     check.fail(name, "positive standard deviations", "a value <= 0")

@@ -466,8 +466,8 @@ def _check_forgeries(originals, tmp_path, pick):
     print(f"\n{len(jobs)} forgeries over {len(originals)} estimators: {counts['refused']} refused "
           f"at load, {counts['same']} loaded and behaved like the original, {counts['other']} "
           "anything else")
-    assert counts["refused"] + counts["same"] == len(jobs)
     assert not bad, "\n".join(bad[:30])
+    assert counts["refused"] + counts["same"] == len(jobs)
     return counts
 
 

@@ -248,11 +248,9 @@ def smape_vpt(truth, forecast, *, threshold, steps_per_lyapunov):
 def run_protocol_a(name, models, cache_dir, seed, out_dir):
     p = PROTOCOLS["a"]
     facts = system_facts(name)
-    dt = facts["period"] / p["points_per_period"]
-    steps_per_lyapunov = 1.0 / (facts["lyapunov_exponent"] * dt)
-    horizon = int(min(p["max_horizon"], round(p["horizon_lyapunov"] * steps_per_lyapunov)))
+    dt, steps_per_lyapunov, horizon = protocol_a_steps(facts)
     window = p["context"] + horizon
-    series = trajectory(name, *trajectory_length(name, "a"), cache_dir)
+    series = trajectory(name, *trajectory_length(name, "a", facts), cache_dir)
     train = series[:p["n_train"] + 1]
     mean, std = train.mean(axis=0), train.std(axis=0)
     series = (series - mean) / std
@@ -311,14 +309,21 @@ def run_protocol_b(name, models, cache_dir, seed, out_dir, n_initial_conditions)
     return result
 
 
-def trajectory_length(name, protocol):
+def protocol_a_steps(facts):
+    """(dt, steps per Lyapunov time, forecast horizon in steps) of protocol a for a system."""
+    p = PROTOCOLS["a"]
+    dt = facts["period"] / p["points_per_period"]
+    steps_per_lyapunov = 1.0 / (facts["lyapunov_exponent"] * dt)
+    horizon = int(min(p["max_horizon"], round(p["horizon_lyapunov"] * steps_per_lyapunov)))
+    return dt, steps_per_lyapunov, horizon
+
+
+def trajectory_length(name, protocol, facts=None):
     """(points, points per period) of the trajectory that ``protocol`` needs of system ``name``."""
     p = PROTOCOLS[protocol]
     if protocol == "b":
         return p["n_train"] + p["horizon"], "lyapunov30"
-    facts = system_facts(name)
-    steps_per_lyapunov = p["points_per_period"] / (facts["lyapunov_exponent"] * facts["period"])
-    horizon = int(min(p["max_horizon"], round(p["horizon_lyapunov"] * steps_per_lyapunov)))
+    _, _, horizon = protocol_a_steps(facts or system_facts(name))
     return p["n_train"] + 1 + p["n_windows"] * (p["context"] + horizon), p["points_per_period"]
 
 

@@ -336,7 +336,7 @@ class AutoESNForecaster(RegressorMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ candidates
 
-    def _draw_candidates(self, rng, n_features, context):
+    def _draw_candidates(self, rng, context):
         candidates = []
         for i in range(self.n_iter):
             seed = int(rng.integers(2**31 - 1))
@@ -471,7 +471,7 @@ class AutoESNForecaster(RegressorMixin, BaseEstimator):
         # The same windows at every rung, placed for the longest horizon so
         # that every rung forecasts from the same contexts.
         folds = self._folds(n, context, horizons[-1])
-        candidates = self._draw_candidates(rng, series.shape[1], context)
+        candidates = self._draw_candidates(rng, context)
         self.horizons_, self.n_candidates_ = [], []
         alive = candidates
         for rung, horizon in enumerate(horizons):
@@ -567,7 +567,7 @@ class AutoESNForecaster(RegressorMixin, BaseEstimator):
         split = max(context + 1, (3 * n) // 4)
         if split >= n:
             split = n - 1
-        candidates = self._draw_candidates(rng, X.shape[1], max(context, 1))
+        candidates = self._draw_candidates(rng, max(context, 1))
         from sklearn.metrics import r2_score
 
         spent = []
@@ -633,10 +633,7 @@ class AutoESNForecaster(RegressorMixin, BaseEstimator):
             ctx = (self._series(context, "context", reset=False) - self.mean_) / self.scale_
             out = self.best_estimator_.forecast(n_steps, context=ctx)
         out = np.asarray(out).reshape(-1, self.n_features_in_) * self.scale_ + self.mean_
-        return out[:, 0] if self._one_d_output() else out
-
-    def _one_d_output(self):
-        return self._y_one_d
+        return out[:, 0] if self._y_one_d else out
 
     def _univariate_ok(self):
         """A 1-D X is one series of one feature for a forecaster of a univariate series."""
@@ -701,9 +698,8 @@ class AutoESNForecaster(RegressorMixin, BaseEstimator):
                            ("_target_mean", "n_outputs_"), ("_target_scale", "n_outputs_")):
             # fit keeps them in float64, and forecasts are rescaled by them.
             a = check.array(name, (size,), dtype=np.dtype("float64"))
-            if name.endswith("scale") or name == "scale_":
-                if not np.all(a > 0):
-                    check.fail(name, "positive standard deviations", "a value <= 0")
+            if "scale" in name and not np.all(a > 0):
+                check.fail(name, "positive standard deviations", "a value <= 0")
         best = check.instance("best_estimator_", (ESNRegressor, NVARRegressor))
         check.integer("best_estimator_.n_features_in_", equal=check.sizes["n_features_in_"],
                       value=getattr(best, "n_features_in_", None))
